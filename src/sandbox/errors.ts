@@ -1,0 +1,29 @@
+import { LuminaError } from "../errors.js";
+
+/** Stable codes of sandbox errors. */
+export type SandboxErrorCode =
+  | "E_BACKEND_UNAVAILABLE" // the host cannot run this backend (missing tool, blocked namespaces)
+  | "E_USERNS_BLOCKED" // unprivileged user namespaces are disabled on this host
+  | "E_SANDBOX_START" // the sandbox process failed to start
+  | "E_SANDBOX_DESTROYED" // the sandbox was used after destroy()
+  | "E_EXEC_TIMEOUT" // the command ran longer than its timeout and was killed
+  | "E_EXEC_ABORTED" // the caller aborted the command
+  | "E_OOM" // the sandbox hit its memory limit and the kernel killed a process
+  | "E_PIDS_LIMIT" // the sandbox hit its process limit
+  | "E_CGROUP" // cgroup limits could not be set up
+  | "E_FILE_TOO_LARGE" // a file read/write exceeded the size limit
+  | "E_FILE_PATH" // a file path escapes the sandbox's writable areas
+  | "E_FILE_NOT_FOUND" // the file does not exist
+  | "E_FILE_IO" // another file error
+  | "E_POOL_FULL" // the pool and its queue are full
+  | "E_POOL_TIMEOUT" // waited too long for a sandbox from the pool
+  | "E_POOL_CLOSED"; // the pool was closed
+
+/** An error from creating, running or destroying a sandbox. */
+export class SandboxError extends LuminaError {
+  declare readonly code: SandboxErrorCode;
+
+  constructor(code: SandboxErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The contract every isolation backend (namespace, microvm, gvisor) implements.
+ * One conformance suite (test/conformance) runs against each, so behaviour must
+ * not depend on the backend.
+ */
+import type { SeccompLevel, SeccompMode } from "../policy/seccomp/profile.js";
+
+export type BackendName = "namespace" | "microvm" | "gvisor";
+
+/** Resource limits applied to the whole sandbox (all its processes together). */
+export interface SandboxLimits {
+  /** Memory limit in bytes (RAM; swap is disabled for the sandbox). */
+  memoryBytes: number;
+  /** Maximum number of processes and threads. */
+  pids: number;
+  /** CPU quota in cores (0.5 = half a core). */
+  cpus: number;
+}
+
+/** What a sandbox should look like; validated at the edge by config/schema. */
+export interface SandboxSpec {
+  backend: BackendName;
+  limits: SandboxLimits;
+  seccomp: { level: SeccompLevel; mode: SeccompMode };
+  /**
+   * Network policy. Only "none" (loopback inside, nothing outside) exists today;
+   * the firewall adds allow-lists through the `NetworkAttacher` seam.
+   */
+  network: "none";
+  /** Host folder mounted read-write at /workspace; a fresh temp folder when absent. */
+  workspace?: string | undefined;
+  /** Maximum size of one file read or written through `Sandbox.files`. */
+  maxFileBytes: number;
+}
+
+export interface ExecOptions {
+  /** Bytes written to the process's stdin, after which stdin is closed. Omit to keep stdin open for `write()`. */
+  stdin?: string | Uint8Array;
+  /** Environment of the process; nothing is inherited from the host. */
+  env?: Record<string, string>;
+  /** Working directory inside the sandbox (default /workspace). */
+  cwd?: string;
+  /** Kill the whole process tree after this many milliseconds. */
+  timeoutMs?: number;
+  /** Kill the whole process tree when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** Exit code, or null when the process ended by a signal. */
+  exitCode: number | null;
+  /** Signal name ("SIGKILL"), or null on a normal exit. */
+  signal: NodeJS.Signals | null;
+  durationMs: number;
+}
+
+/** A running process inside a sandbox. */
+export interface ExecHandle {
+  readonly stdout: AsyncIterable<Uint8Array>;
+  readonly stderr: AsyncIterable<Uint8Array>;
+  /** Write to the process's stdin. */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Close the process's stdin (EOF). */
+  closeStdin(): void;
+  /** Send a signal to the whole process tree. */
+  kill(signal?: NodeJS.Signals): void;
+  /**
+   * Resolves when the process tree has ended. Rejects with a SandboxError when it
+   * ended because of the runtime: E_EXEC_TIMEOUT, E_EXEC_ABORTED, E_OOM,
+   * E_PIDS_LIMIT (each carries the ExecResult in `details.result`).
+   */
+  wait(): Promise<ExecResult>;
+}
+
+export interface FileEntry {
+  name: string;
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+}
+
+/** File access inside the sandbox's writable areas (/workspace and /tmp). */
+export interface SandboxFiles {
+  read(path: string): Promise<Uint8Array>;
+  write(path: string, data: string | Uint8Array): Promise<void>;
+  list(path: string): Promise<FileEntry[]>;
+  remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  readonly backend: BackendName;
+  readonly spec: SandboxSpec;
+  exec(argv: string[], opts?: ExecOptions): ExecHandle;
+  readonly files: SandboxFiles;
+  /** Kill everything inside and free every host resource. Safe to call twice. */
+  destroy(): Promise<void>;
+  readonly destroyed: boolean;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Throws a SandboxError with a fix when this host cannot run the backend. */
+  check(): Promise<void>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Sandbox tests spawn real processes; two cores do not gain from many workers.
+    maxWorkers: 2,
+    reporters: ["default"],
+  },
+});
