@@ -6,6 +6,7 @@ export type SandboxErrorCode =
   | "E_USERNS_BLOCKED" // unprivileged user namespaces are disabled on this host
   | "E_SANDBOX_START" // the sandbox process failed to start
   | "E_SANDBOX_DESTROYED" // the sandbox was used after destroy()
+  | "E_EXEC_INVALID" // exec was called with a bad argv, env or cwd
   | "E_EXEC_TIMEOUT" // the command ran longer than its timeout and was killed
   | "E_EXEC_ABORTED" // the caller aborted the command
   | "E_OOM" // the sandbox hit its memory limit and the kernel killed a process
@@ -17,6 +18,7 @@ export type SandboxErrorCode =
   | "E_FILE_IO" // another file error
   | "E_POOL_FULL" // the pool and its queue are full
   | "E_POOL_TIMEOUT" // waited too long for a sandbox from the pool
+  | "E_POOL_ABORTED" // the caller aborted while waiting for a sandbox from the pool
   | "E_POOL_CLOSED"; // the pool was closed
 
 /** An error from creating, running or destroying a sandbox. */

@@ -1,0 +1,37 @@
+# Every target sets itself up (scripts/bootstrap.sh is idempotent and fast when
+# nothing changed) and runs with Node >= 22 from .tools/ when the host's is older.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup build typecheck lint test demo bench clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+build: setup
+	@tsc -p tsconfig.build.json
+
+typecheck: setup
+	@tsc -p tsconfig.json --noEmit
+
+lint: setup
+	@eslint .
+
+## make test: typecheck, lint, build (CLI tests run the built bin) and every test.
+test: setup
+	@tsc -p tsconfig.json --noEmit
+	@eslint .
+	@tsc -p tsconfig.build.json
+	@vitest run
+
+## make demo: a short scripted tour of the sandbox.
+demo: build
+	@node dist/cli/main.js demo
+
+## make bench: spawn benchmarks against raw bwrap and srt; writes bench/results/.
+bench: build
+	@bash bench/setup.sh
+	@node --experimental-strip-types bench/spawn.ts
+
+clean:
+	rm -rf dist

@@ -1,0 +1,124 @@
+/**
+ * Killing every process of a cgroup, including ones forked while we kill.
+ *
+ * Reading cgroup.procs and then signalling races with fork(): a child born in
+ * between is missed. cgroup v2's cgroup.kill (Linux 5.14+) closes that race in
+ * the kernel. Without it we freeze the cgroup (v2 cgroup.freeze or the v1
+ * freezer hierarchy), so the list cannot change, signal everyone, thaw (frozen
+ * tasks die on thaw) and repeat until the cgroup is empty. Without any freezer
+ * we repeat read-and-kill rounds: each round kills everyone that existed at
+ * its read, so a fork bomb bounded by pids.max runs out within a few rounds.
+ */
+import { join } from "node:path";
+import { errnoOf, killQuiet, readOptional, readProcs, sleep, writeControl } from "./cgroupfs.js";
+import { parseFlatKeyed } from "./parse.js";
+
+/** The directories of one sandbox cgroup, as the kill logic needs them. */
+export interface CgroupView {
+  version: 1 | 2;
+  /** Every directory of the sandbox (v2: one; v1: one per hierarchy). */
+  dirs: string[];
+  /** v1 freezer directory, or the v2 directory (which has cgroup.freeze). */
+  freezerDir?: string | undefined;
+}
+
+/** How long to wait for a cgroup to freeze before signalling anyway. */
+const FREEZE_WAIT_MS = 50;
+
+/** Every pid in the cgroup (v1: the union over hierarchies, in case one was left out). */
+export async function listPids(view: CgroupView): Promise<number[]> {
+  const lists = await Promise.all(view.dirs.map((d) => readProcs(d)));
+  return [...new Set(lists.flat())];
+}
+
+/** True when no process is left (v2 counts descendants through cgroup.events). */
+export async function isEmpty(view: CgroupView): Promise<boolean> {
+  if (view.version === 2 && view.dirs[0] !== undefined) {
+    const events = await readOptional(join(view.dirs[0], "cgroup.events"));
+    if (events !== undefined) return parseFlatKeyed(events).get("populated") === 0;
+  }
+  return (await listPids(view)).length === 0;
+}
+
+/** Poll `check` with growing short sleeps until it is true or `timeoutMs` passed. */
+export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  let delay = 1;
+  while (true) {
+    if (await check()) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    await sleep(Math.min(delay, left));
+    delay = Math.min(delay * 2, 20);
+  }
+}
+
+/**
+ * Signal every process in the cgroup. For SIGKILL, repeat until the cgroup is
+ * empty or `budgetMs` passed (the caller checks what is left); other signals
+ * are delivered once to every process.
+ */
+export async function killAllIn(view: CgroupView, signal: NodeJS.Signals, budgetMs: number): Promise<void> {
+  const deadline = performance.now() + budgetMs;
+  if (signal === "SIGKILL" && view.version === 2 && view.dirs[0] !== undefined) {
+    if (await writeKill(view.dirs[0])) {
+      await pollUntil(() => isEmpty(view), budgetMs);
+      return;
+    }
+  }
+  while (true) {
+    if ((await listPids(view)).length === 0) return;
+    const frozen = await freeze(view);
+    try {
+      // Read after freezing: now the list cannot grow while we signal it.
+      for (const pid of await listPids(view)) killQuiet(pid, signal);
+    } finally {
+      if (frozen) await thaw(view);
+    }
+    if (signal !== "SIGKILL") return;
+    const left = deadline - performance.now();
+    if (left <= 0) return;
+    if (await pollUntil(() => isEmpty(view), Math.min(left, 50))) return;
+  }
+}
+
+/** Write cgroup.kill; false when this kernel has none (before 5.14). */
+async function writeKill(dir: string): Promise<boolean> {
+  try {
+    await writeControl(join(dir, "cgroup.kill"), "1");
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/** Freeze the cgroup if a freezer is available; true when we froze it (even if not yet fully frozen). */
+async function freeze(view: CgroupView): Promise<boolean> {
+  const dir = view.freezerDir;
+  if (dir === undefined) return false;
+  try {
+    if (view.version === 2) {
+      await writeControl(join(dir, "cgroup.freeze"), "1");
+      await pollUntil(async () => parseFlatKeyed((await readOptional(join(dir, "cgroup.events"))) ?? "").get("frozen") === 1, FREEZE_WAIT_MS);
+    } else {
+      await writeControl(join(dir, "freezer.state"), "FROZEN");
+      await pollUntil(async () => ((await readOptional(join(dir, "freezer.state"))) ?? "").trim() === "FROZEN", FREEZE_WAIT_MS);
+    }
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+async function thaw(view: CgroupView): Promise<void> {
+  const dir = view.freezerDir;
+  if (dir === undefined) return;
+  try {
+    if (view.version === 2) await writeControl(join(dir, "cgroup.freeze"), "0");
+    else await writeControl(join(dir, "freezer.state"), "THAWED");
+  } catch (err) {
+    if (errnoOf(err) !== "ENOENT") throw err;
+  }
+}

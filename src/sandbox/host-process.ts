@@ -1,0 +1,120 @@
+/**
+ * An ExecHandle over a host child process that represents one command running in
+ * a sandbox (bwrap, runsc, ...). The backend supplies how to kill the tree and how
+ * to explain an ending (OOM, pids limit); this file owns streams, timeouts, abort.
+ */
+import { spawn, type StdioOptions } from "node:child_process";
+import type { ExecHandle, ExecResult } from "./types.js";
+import { SandboxError } from "./errors.js";
+import { signalFromExitCode } from "./signals.js";
+
+export interface HostProcessOptions {
+  /** Full host argv (the launcher chain ending in the sandboxed command). */
+  argv: string[];
+  /** Environment of the launcher itself (the sandboxed command's env is set by the launcher). */
+  launcherEnv: Record<string, string>;
+  /** Extra fds for the child, from fd 3 on (e.g. a seccomp program for bwrap). */
+  extraFds?: number[];
+  stdin?: string | Uint8Array | undefined;
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Launchers like bwrap report a child's death by signal N as exit 128+N. */
+  exitCodeEncodesSignal: boolean;
+  /** Send a signal to every process of this command (not only the launcher). */
+  killTree(pid: number, signal: NodeJS.Signals): void;
+  /** After exit: an error that explains the ending better than the exit code, if any. */
+  explain?(result: ExecResult): Promise<SandboxError | undefined>;
+  /** Called once the process and its streams have ended. */
+  onDone?(): void;
+}
+
+/** Start the process and return its handle. Never throws; start failures reject wait(). */
+export function startHostProcess(opts: HostProcessOptions): ExecHandle {
+  const started = performance.now();
+  const stdio: StdioOptions = ["pipe", "pipe", "pipe", ...(opts.extraFds ?? [])];
+  const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
+    stdio,
+    env: opts.launcherEnv,
+    // Our own process group, so a terminal's Ctrl-C reaches us, not the sandbox directly.
+    detached: false,
+  });
+  let ending: "timeout" | "abort" | undefined;
+  let exited = false;
+
+  const killAll = (sig: NodeJS.Signals): void => {
+    if (exited || child.pid === undefined) return;
+    opts.killTree(child.pid, sig);
+  };
+
+  const timer =
+    opts.timeoutMs !== undefined && opts.timeoutMs > 0
+      ? setTimeout(() => {
+          ending ??= "timeout";
+          killAll("SIGKILL");
+        }, opts.timeoutMs)
+      : undefined;
+  const onAbort = (): void => {
+    ending ??= "abort";
+    killAll("SIGKILL");
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+  // A closed stdin on a process that already exited raises EPIPE; that is not an error of the caller.
+  child.stdin?.on("error", () => {});
+  if (opts.stdin !== undefined) child.stdin?.end(opts.stdin);
+
+  const done = new Promise<ExecResult>((resolve, reject) => {
+    child.once("error", (err) => {
+      exited = true;
+      reject(
+        new SandboxError("E_SANDBOX_START", `Could not start the sandbox launcher ${opts.argv[0]}: ${err.message}. Run \`luminaguard doctor\` to see what this host is missing.`, { cause: err }),
+      );
+    });
+    child.once("close", (code, sig) => {
+      exited = true;
+      const fromCode = opts.exitCodeEncodesSignal ? signalFromExitCode(code) : null;
+      resolve({
+        exitCode: fromCode ? null : code,
+        signal: fromCode ?? sig,
+        durationMs: performance.now() - started,
+      });
+    });
+  }).finally(() => {
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+    opts.onDone?.();
+  });
+
+  const result = done.then(async (res) => {
+    if (ending === "timeout") {
+      throw new SandboxError("E_EXEC_TIMEOUT", `The command ran longer than its ${opts.timeoutMs} ms timeout and was killed with everything it started. Raise the timeout if it needs more time.`, { details: { result: res } });
+    }
+    if (ending === "abort") {
+      throw new SandboxError("E_EXEC_ABORTED", "The command was cancelled and killed with everything it started.", { details: { result: res } });
+    }
+    const explained = await opts.explain?.(res);
+    if (explained) throw explained;
+    return res;
+  });
+  // wait() may never be called (fire-and-forget kill); keep Node from reporting an unhandled rejection.
+  result.catch(() => {});
+
+  return {
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    write: (data) =>
+      new Promise<void>((resolve, reject) => {
+        if (!child.stdin || child.stdin.destroyed || child.stdin.writableEnded) {
+          reject(new SandboxError("E_SANDBOX_DESTROYED", "The command's stdin is closed; it has exited or stdin was given up front."));
+          return;
+        }
+        child.stdin.write(data, (err) => (err ? reject(new SandboxError("E_SANDBOX_DESTROYED", `Writing to the command's stdin failed: ${err.message}`, { cause: err })) : resolve()));
+      }),
+    closeStdin: () => {
+      child.stdin?.end();
+    },
+    kill: (sig = "SIGTERM") => killAll(sig),
+    wait: () => result,
+  };
+}

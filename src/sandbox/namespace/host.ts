@@ -1,0 +1,107 @@
+/**
+ * Host-side facts and files shared by every namespace sandbox of this process:
+ * which bwrap to run, as which user, the read-only host view, the synthetic
+ * passwd/group files and the compiled seccomp programs. Built once, on first use.
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hostView, type ViewEntry } from "./host-view.js";
+import { runtimeDir } from "../../config/paths.js";
+import { compileProfile, type SeccompLevel, type SeccompMode } from "../../policy/seccomp/index.js";
+import { SandboxError } from "../errors.js";
+
+/** The unprivileged host uid sandboxes run as when LuminaGuard itself runs as root. */
+const DEFAULT_SANDBOX_UID = 65534;
+
+export class NamespaceHost {
+  readonly bwrapPath: string;
+  readonly sandboxUid: number;
+  readonly sandboxGid: number;
+  readonly view: ViewEntry[];
+  readonly dir: string;
+  readonly sandboxesDir: string;
+  readonly passwdFile: string;
+  readonly groupFile: string;
+  private readonly programs = new Map<string, string>();
+  private readonly runAsRoot: boolean;
+
+  constructor(opts: { sandboxUid?: number | undefined } = {}) {
+    this.bwrapPath = findExecutable("bwrap");
+    this.runAsRoot = process.getuid?.() === 0;
+    this.sandboxUid = this.runAsRoot ? (opts.sandboxUid ?? DEFAULT_SANDBOX_UID) : process.getuid!();
+    this.sandboxGid = this.runAsRoot ? this.sandboxUid : process.getgid!();
+    if (this.runAsRoot && this.sandboxUid === 0) {
+      throw new SandboxError("E_BACKEND_UNAVAILABLE", "Refusing to run sandboxes as uid 0: with host root's uid they could read root-owned files. Set sandbox.uid to an unused unprivileged uid.");
+    }
+    this.view = hostView();
+    this.dir = runtimeDir();
+    this.sandboxesDir = join(this.dir, "sandboxes");
+    // 0711: the sandbox user must traverse to its own folders but list nothing.
+    mkdirSync(this.sandboxesDir, { recursive: true, mode: 0o711 });
+    chmodSync(this.dir, 0o711);
+    chmodSync(this.sandboxesDir, 0o711);
+    this.passwdFile = join(this.dir, "passwd");
+    this.groupFile = join(this.dir, "group");
+    writeFileSync(this.passwdFile, `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${this.sandboxUid}:${this.sandboxGid}:LuminaGuard sandbox:/workspace:/bin/sh\n`, { mode: 0o644 });
+    writeFileSync(this.groupFile, `root:x:0:\nsandbox:x:${this.sandboxGid}:\n`, { mode: 0o644 });
+  }
+
+  /** The argv prefix that drops from root to the sandbox user before bwrap runs. */
+  dropPrivilegesArgv(): string[] {
+    if (!this.runAsRoot) return [];
+    return ["setpriv", `--reuid=${this.sandboxUid}`, `--regid=${this.sandboxGid}`, "--clear-groups"];
+  }
+
+  /** Whether folders we create for a sandbox must be handed to the sandbox user. */
+  get chownScratch(): boolean {
+    return this.runAsRoot;
+  }
+
+  /** Path of the compiled BPF program for a level and mode, compiled on first use. */
+  seccompProgram(level: SeccompLevel, mode: SeccompMode): string {
+    const key = `${level}-${mode}`;
+    let path = this.programs.get(key);
+    if (!path) {
+      path = join(this.dir, `seccomp-${key}.bpf`);
+      writeFileSync(path, compileProfile({ level, mode }), { mode: 0o600 });
+      this.programs.set(key, path);
+    }
+    return path;
+  }
+}
+
+/** Absolute path of a program on the usual system PATH, or a typed error saying how to install it. */
+export function findExecutable(name: string): string {
+  for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  throw new SandboxError("E_BACKEND_UNAVAILABLE", `${name} is not installed; the namespace sandbox needs it. On Debian/Ubuntu: sudo apt-get install bubblewrap (or run \`make demo\`, which installs it).`);
+}
+
+/** Run bwrap once with the sandbox's namespaces and explain a failure in plain words. */
+export function probeUserNamespaces(host: NamespaceHost): void {
+  const argv = [...host.dropPrivilegesArgv(), host.bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"];
+  try {
+    execFileSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+    throw userNamespaceError(stderr, err);
+  }
+}
+
+/** Map bwrap's raw complaint about namespaces to what is missing and how to fix it. */
+export function userNamespaceError(stderr: string, cause?: unknown): SandboxError {
+  if (/No permissions to creat|Operation not permitted|setting up uid map|Permission denied|No space left on device|Invalid argument/i.test(stderr)) {
+    return new SandboxError(
+      "E_USERNS_BLOCKED",
+      "This host does not let unprivileged processes create user namespaces, which the namespace sandbox needs. " +
+        "Fix one of: `sysctl -w kernel.unprivileged_userns_clone=1` (Debian), `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04+), " +
+        "`sysctl -w user.max_user_namespaces=15000`; inside Docker, run the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined. " +
+        `(bwrap said: ${stderr || "nothing"})`,
+      { cause },
+    );
+  }
+  return new SandboxError("E_BACKEND_UNAVAILABLE", `bubblewrap could not start a sandbox: ${stderr || String(cause)}. Run \`luminaguard doctor\` for details.`, { cause });
+}

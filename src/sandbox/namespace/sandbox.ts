@@ -1,0 +1,164 @@
+/**
+ * One namespace sandbox: a scratch folder (workspace + tmp), a cgroup that bounds
+ * every process of it, and one bubblewrap instance per exec. Execs share the
+ * files and the limits, not a process tree, so an exec that dies takes nothing
+ * else with it.
+ */
+import { closeSync, openSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import type { ExecHandle, ExecOptions, ExecResult, Sandbox, SandboxFiles, SandboxSpec } from "../types.js";
+import { SandboxError } from "../errors.js";
+import { startHostProcess } from "../host-process.js";
+import { execFiles } from "../exec-files.js";
+import { childPids, descendantPids, killQuietly } from "../proc-tree.js";
+import { bwrapArgs } from "./bwrap-args.js";
+import type { NamespaceHost } from "./host.js";
+import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
+
+interface LimitEvents {
+  oomKills: number;
+  pidsMaxHits: number;
+}
+
+export interface NamespaceSandboxParts {
+  id: string;
+  spec: SandboxSpec;
+  host: NamespaceHost;
+  dir: string;
+  workspaceDir: string;
+  tmpDir: string;
+  /** True when the workspace is the caller's folder, which destroy() must keep. */
+  ownWorkspace: boolean;
+  cgroup: SandboxCgroup;
+}
+
+export class NamespaceSandbox implements Sandbox {
+  readonly id: string;
+  readonly backend = "namespace" as const;
+  readonly spec: SandboxSpec;
+  readonly files: SandboxFiles;
+  private readonly running = new Set<ExecHandle>();
+  private lastEvents: LimitEvents = { oomKills: 0, pidsMaxHits: 0 };
+  private destroying: Promise<void> | undefined;
+
+  constructor(private readonly parts: NamespaceSandboxParts) {
+    this.id = parts.id;
+    this.spec = parts.spec;
+    this.files = execFiles((argv, opts) => this.exec(argv, opts), parts.spec.maxFileBytes);
+  }
+
+  get destroyed(): boolean {
+    return this.destroying !== undefined;
+  }
+
+  exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
+    if (this.destroying) {
+      throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
+    }
+    validateExec(argv, opts);
+    const { host, cgroup } = this.parts;
+    const seccompFd = openSync(host.seccompProgram(this.spec.seccomp.level, this.spec.seccomp.mode), "r");
+    const inner = bwrapArgs({
+      id: this.id,
+      uid: host.sandboxUid,
+      gid: host.sandboxGid,
+      view: host.view,
+      passwdFile: host.passwdFile,
+      groupFile: host.groupFile,
+      workspaceDir: this.parts.workspaceDir,
+      tmpDir: this.parts.tmpDir,
+      unshareNet: true,
+      seccompFd: 3,
+      env: opts.env ?? {},
+      cwd: opts.cwd ?? "/workspace",
+      argv,
+    });
+    const launcher = [...host.dropPrivilegesArgv(), host.bwrapPath, ...inner];
+    const handle = startHostProcess({
+      argv: enterCgroupArgv(cgroup.procsFiles, launcher),
+      launcherEnv: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      extraFds: [seccompFd],
+      stdin: opts.stdin,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      exitCodeEncodesSignal: true,
+      killTree: killBwrapTree,
+      explain: (res) => this.explainEnding(res),
+      onDone: () => this.running.delete(handle),
+    });
+    // The child holds its own copy of the fd now.
+    closeSync(seccompFd);
+    this.running.add(handle);
+    return handle;
+  }
+
+  /** Attribute a failed ending to the sandbox's limits when the cgroup saw them hit. */
+  private async explainEnding(res: ExecResult): Promise<SandboxError | undefined> {
+    if (res.exitCode === 0) return undefined;
+    let now: LimitEvents;
+    try {
+      now = await this.parts.cgroup.events();
+    } catch {
+      return undefined; // destroyed meanwhile
+    }
+    const before = this.lastEvents;
+    this.lastEvents = now;
+    const { limits } = this.spec;
+    if (now.oomKills > before.oomKills) {
+      return new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${limits.memoryBytes} bytes) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.`, { details: { result: res, limitBytes: limits.memoryBytes } });
+    }
+    if (now.pidsMaxHits > before.pidsMaxHits) {
+      return new SandboxError("E_PIDS_LIMIT", `The command hit the sandbox's process limit (${limits.pids}, including the launcher's own 2) and failed; a fork bomb or a very parallel build does this. Raise --pids if the work is legitimate.`, { details: { result: res, limit: limits.pids } });
+    }
+    return undefined;
+  }
+
+  async destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<void> {
+    for (const h of this.running) h.kill("SIGKILL");
+    const errors: unknown[] = [];
+    await this.parts.cgroup.destroy().catch((e: unknown) => errors.push(e));
+    if (!this.parts.ownWorkspace) {
+      // The scratch folder holds files the sandbox made; rm never follows its symlinks.
+      await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
+    } else {
+      await rm(this.parts.tmpDir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+/**
+ * SIGKILL goes to bwrap's init inside the namespace: when a pid namespace's init
+ * dies the kernel kills every process in it, so nothing forked can escape. Other
+ * signals go to the command's processes (the init ignores them by design).
+ */
+function killBwrapTree(launcherPid: number, signal: NodeJS.Signals): void {
+  const inits = childPids(launcherPid);
+  if (signal === "SIGKILL") {
+    for (const pid of inits) killQuietly(pid, "SIGKILL");
+    killQuietly(launcherPid, "SIGKILL");
+    return;
+  }
+  const targets = inits.flatMap((init) => descendantPids(init));
+  if (targets.length === 0) killQuietly(launcherPid, signal);
+  for (const pid of targets) killQuietly(pid, signal);
+}
+
+function validateExec(argv: string[], opts: ExecOptions): void {
+  if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
+    throw new SandboxError("E_EXEC_INVALID", "exec needs a non-empty argv of strings without NUL bytes, e.g. [\"sh\", \"-c\", \"echo hi\"].");
+  }
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || v.includes("\0")) {
+      throw new SandboxError("E_EXEC_INVALID", `Invalid environment variable ${JSON.stringify(k)}: names are letters, digits and _, values have no NUL bytes.`);
+    }
+  }
+  if (opts.cwd !== undefined && !opts.cwd.startsWith("/")) {
+    throw new SandboxError("E_EXEC_INVALID", `cwd must be an absolute path inside the sandbox, got ${JSON.stringify(opts.cwd)}.`);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Capability checks for tests that need the real host: each returns a reason to
+ * skip (printed, never silent) or undefined when the capability is there.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+function works(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: "ignore", timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let nsReason: string | undefined | null = null;
+
+/** Why the namespace backend cannot run here, or undefined when it can. */
+export function namespaceSkipReason(): string | undefined {
+  if (nsReason !== null) return nsReason;
+  if (!existsSync("/usr/bin/bwrap")) nsReason = "bubblewrap is not installed (apt-get install bubblewrap)";
+  else if (!works("/usr/bin/bwrap", ["--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--", "/usr/bin/true"]))
+    nsReason = "user namespaces are blocked on this host";
+  else if (process.getuid?.() !== 0) nsReason = "cgroup limits need root (or a delegated cgroup v2 subtree)";
+  else nsReason = undefined;
+  return nsReason;
+}
+
+/** Whether python3 exists on the host (the namespace sandbox sees the host's /usr). */
+export const hasPython = existsSync("/usr/bin/python3");
+
+/** Print the reason a suite is skipped, so a skip is never silent. */
+export function announceSkip(suite: string, reason: string | undefined): boolean {
+  if (reason) console.warn(`[skip] ${suite}: ${reason}`);
+  return reason !== undefined;
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { parseSize, formatSize } from "../../src/config/size.js";
+import { parseDuration } from "../../src/config/duration.js";
+import { parseConfig } from "../../src/config/load.js";
+import { toSandboxSpec } from "../../src/config/schema.js";
+
+describe("parseSize", () => {
+  it.each([
+    ["1048576", 1048576],
+    ["512M", 512 * 1024 ** 2],
+    ["512m", 512 * 1024 ** 2],
+    ["1.5GiB", 1.5 * 1024 ** 3],
+    ["100MB", 100_000_000],
+    ["64k", 65536],
+    [" 2G ", 2 * 1024 ** 3],
+  ])("%s → %d bytes", (input, bytes) => {
+    expect(parseSize(input)).toBe(bytes);
+  });
+
+  it.each(["12XB", "", "-1M", "M", "1..5G", "1e9", "ten"])("rejects %j with a usage error that shows an example", (input) => {
+    expect(() => parseSize(input, "memory limit")).toThrow(expect.objectContaining({ code: "E_USAGE", message: expect.stringMatching(/memory limit.*512M/) }));
+  });
+
+  it("formats sizes for people", () => {
+    expect(formatSize(512 * 1024 ** 2)).toBe("512 MiB");
+    expect(formatSize(1536)).toBe("1.5 KiB");
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["30", 30_000],
+    ["30s", 30_000],
+    ["500ms", 500],
+    ["2m", 120_000],
+    ["0.5s", 500],
+  ])("%s → %d ms", (input, ms) => expect(parseDuration(input)).toBe(ms));
+
+  it.each(["0", "-1s", "10x", "s", ""])("rejects %j", (input) => {
+    expect(() => parseDuration(input, "--timeout")).toThrow(expect.objectContaining({ code: "E_USAGE" }));
+  });
+});
+
+describe("config schema", () => {
+  it("fills every default from an empty file", () => {
+    const c = parseConfig({});
+    expect(toSandboxSpec(c.sandbox)).toEqual({
+      backend: "namespace",
+      limits: { memoryBytes: 512 * 1024 ** 2, pids: 256, cpus: 1 },
+      seccomp: { level: "default", mode: "enforce" },
+      network: "none",
+      workspace: undefined,
+      maxFileBytes: 16 * 1024 ** 2,
+    });
+    expect(c.pool).toEqual({ min: 2, max: 8, maxQueue: 64, leaseTimeoutMs: 30_000 });
+  });
+
+  it("accepts sizes as strings", () => {
+    expect(parseConfig({ sandbox: { limits: { memory: "1G" } } }).sandbox.limits.memory).toBe(1024 ** 3);
+  });
+
+  it.each([
+    [{ sandbox: { limits: { memory: "12XB" } } }, /memory limit/],
+    [{ sandbox: { limits: { memory: "1M" } } }, /at least 16M/],
+    [{ sandbox: { limits: { pids: 2 } } }, /pids limit must be at least 4/],
+    [{ sandbox: { seccomp: { level: "loose" } } }, /strict|default|permissive/],
+    [{ sandbox: { backend: "docker" } }, /namespace/],
+    [{ sandbox: { unknownKey: 1 } }, /unknownKey/],
+    [{ pool: { min: 9, max: 8 } }, /pool.min must not exceed pool.max/],
+  ])("rejects %j with a readable message", (raw, pattern) => {
+    expect(() => parseConfig(raw)).toThrow(expect.objectContaining({ code: "E_CONFIG", message: expect.stringMatching(pattern) }));
+  });
+});
