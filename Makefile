@@ -31,7 +31,8 @@ demo: build
 ## make bench: spawn benchmarks against raw bwrap and srt; writes bench/results/.
 bench: build
 	@bash bench/setup.sh
-	@node --experimental-strip-types bench/spawn.ts
+	@tsc -p tsconfig.bench.json
+	@node .cache/bench-build/bench/spawn.js
 
 clean:
 	rm -rf dist

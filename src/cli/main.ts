@@ -2,6 +2,8 @@
 /** The `luminaguard` command: wires the commands together and turns errors into exit codes. */
 import { Command, CommanderError } from "commander";
 import { execCommand } from "./exec.js";
+import { doctorCommand } from "./doctor.js";
+import { demoCommand } from "./demo.js";
 import { EXIT, exitCodeFor, printError } from "./output.js";
 
 const major = Number(process.versions.node.split(".")[0]);
@@ -21,21 +23,21 @@ function conventions(cmd: Command): Command {
 }
 
 /** Build the program (exported for tests). */
-export async function buildProgram(): Promise<Command> {
+export function buildProgram(): Command {
   const program = new Command("luminaguard")
     .description("Run AI agents' tool calls in disposable, isolated sandboxes.")
     .version("0.1.0")
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    // `exec` passes everything after its own flags to the command untouched.
+    .enablePositionalOptions();
   program.addCommand(execCommand());
-  const { doctorCommand } = await import("./doctor.js").catch(() => ({ doctorCommand: undefined }));
-  if (doctorCommand) program.addCommand(doctorCommand());
-  const { demoCommand } = await import("./demo.js").catch(() => ({ demoCommand: undefined }));
-  if (demoCommand) program.addCommand(demoCommand());
+  program.addCommand(doctorCommand());
+  program.addCommand(demoCommand());
   return conventions(program);
 }
 
 async function main(): Promise<void> {
-  const program = await buildProgram();
+  const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

@@ -1,34 +1,43 @@
 import { readFileSync, readdirSync } from "node:fs";
 
-/** Direct children of a process, from /proc/<pid>/task/<tid>/children (empty if gone). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
+/**
+ * Parent of every live process, from /proc/<pid>/stat. We scan instead of reading
+ * /proc/<pid>/task/<tid>/children because that file needs CONFIG_PROC_CHILDREN,
+ * which many kernels (this project's CI among them) are built without.
+ */
+function parentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    let stat: string;
     try {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ")) {
-        if (c.trim()) out.push(Number(c));
-      }
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
     } catch {
-      // the thread or process ended while we looked
+      continue; // ended while we looked
     }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    const list = children.get(ppid);
+    if (list) list.push(Number(name));
+    else children.set(ppid, [Number(name)]);
   }
-  return out;
+  return children;
+}
+
+/** Direct children of a process (empty if it has none or is gone). */
+export function childPids(pid: number): number[] {
+  return parentMap().get(pid) ?? [];
 }
 
 /** Every descendant of `pid` (not `pid` itself), parents before children. */
 export function descendantPids(pid: number): number[] {
+  const map = parentMap();
   const out: number[] = [];
-  const queue = childPids(pid);
+  const queue = [...(map.get(pid) ?? [])];
   while (queue.length > 0) {
     const next = queue.shift()!;
     out.push(next);
-    queue.push(...childPids(next));
+    queue.push(...(map.get(next) ?? []));
   }
   return out;
 }

@@ -100,10 +100,11 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
 
     it("delivers kill(SIGTERM) to the command", async () => {
       const sb = await fresh();
-      const h = sb.exec(["sh", "-c", "echo ready; exec sleep 30"]);
+      const marker = `${process.pid % 1000}.${Date.now() % 100000}`;
+      const h = sb.exec(["sh", "-c", `exec sleep 30${marker}`]);
       const out = collect(h);
-      const it = h.stdout[Symbol.asyncIterator]();
-      await it.next();
+      // launcher, bwrap's init and the command all carry the marker once the command runs.
+      await eventually(() => pidsWithMarker(`sleep 30${marker}`).length >= 3);
       h.kill("SIGTERM");
       const r = await out;
       expect(r.result.signal).toBe("SIGTERM");

@@ -1,5 +1,5 @@
 import { getEventListeners } from "node:events";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { hasCode, UsageError } from "../../src/errors.js";
 import { SandboxError } from "../../src/sandbox/errors.js";
 import { SandboxPool, type PoolEvent, type PoolOptions } from "../../src/sandbox/pool.js";
@@ -336,18 +336,28 @@ describe("SandboxPool: close", () => {
     expect(backend.live.size).toBe(0);
   });
 
-  it("leaves no timers behind", async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-    const before = timers();
-    const { pool } = setup(
-      { failCreate: (n) => (n === 1 ? new SandboxError("E_SANDBOX_START", "x") : undefined) },
-      { min: 1, max: 1, backoff: { initialMs: 60_000 } },
-    );
-    await pool.start(); // the failure leaves a 60 s backoff timer pending
-    const w = rejection(pool.lease({ timeoutMs: 60_000 })); // and a waiter with a 60 s timeout
-    await pool.close();
-    expect(hasCode(await w, "E_POOL_CLOSED")).toBe(true);
-    expect(timers()).toBe(before);
+  it("leaves no timers behind, unref'd backoff timers included", async () => {
+    // Fake timers count every pending timer; the real ones hide unref'd timers from inspection.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const { pool } = setup(
+        { createMs: 1, failCreate: (n) => (n === 1 ? new SandboxError("E_SANDBOX_START", "x") : undefined) },
+        { min: 1, max: 1, backoff: { initialMs: 60_000 } },
+      );
+      const started = pool.start();
+      await vi.advanceTimersByTimeAsync(2);
+      await started; // the failure left a 60 s backoff timer pending
+      expect(pool.stats().spawnErrors).toBe(1);
+      const w = rejection(pool.lease({ timeoutMs: 60_000 })); // and a waiter with a 60 s timeout
+      expect(vi.getTimerCount()).toBe(3); // backoff, waiter timeout, fake create latency
+      const closed = pool.close();
+      await vi.advanceTimersByTimeAsync(5);
+      await closed;
+      expect(hasCode(await w, "E_POOL_CLOSED")).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("validates its options", () => {

@@ -5,7 +5,7 @@
  * sandboxes with network "none" need none of it.
  */
 import { randomBytes } from "node:crypto";
-import { describeFailure, isRoot, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../../sandbox/probe-types.js";
+import { describeFailure, isRoot, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../../probe.js";
 
 /** Every namespace this probe creates starts with this, so a leftover is easy to spot and remove. */
 export const NETNS_PROBE_PREFIX = "lgprobe-";

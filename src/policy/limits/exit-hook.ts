@@ -41,7 +41,7 @@ export function trackOwnerDirs(dirs: string[]): void {
 function cleanupAtExit(): void {
   let pending = [...liveDirs.values()].flat();
   for (const dir of pending) {
-    let procs: number[] = [];
+    let procs: number[];
     try {
       procs = parseProcs(readFileSync(join(dir, "cgroup.procs"), "utf8"));
     } catch {

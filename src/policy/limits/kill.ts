@@ -17,7 +17,7 @@ import { parseFlatKeyed } from "./parse.js";
 export interface CgroupView {
   version: 1 | 2;
   /** Every directory of the sandbox (v2: one; v1: one per hierarchy). */
-  dirs: string[];
+  dirs: readonly string[];
   /** v1 freezer directory, or the v2 directory (which has cgroup.freeze). */
   freezerDir?: string | undefined;
 }
@@ -26,26 +26,26 @@ export interface CgroupView {
 const FREEZE_WAIT_MS = 50;
 
 /** Every pid in the cgroup (v1: the union over hierarchies, in case one was left out). */
-export async function listPids(view: CgroupView): Promise<number[]> {
-  const lists = await Promise.all(view.dirs.map((d) => readProcs(d)));
-  return [...new Set(lists.flat())];
+export function listPids(view: CgroupView): number[] {
+  if (view.dirs.length === 1) return readProcs(view.dirs[0]!);
+  return [...new Set(view.dirs.flatMap((d) => readProcs(d)))];
 }
 
 /** True when no process is left (v2 counts descendants through cgroup.events). */
-export async function isEmpty(view: CgroupView): Promise<boolean> {
+export function isEmpty(view: CgroupView): boolean {
   if (view.version === 2 && view.dirs[0] !== undefined) {
-    const events = await readOptional(join(view.dirs[0], "cgroup.events"));
+    const events = readOptional(join(view.dirs[0], "cgroup.events"));
     if (events !== undefined) return parseFlatKeyed(events).get("populated") === 0;
   }
-  return (await listPids(view)).length === 0;
+  return listPids(view).length === 0;
 }
 
-/** Poll `check` with growing short sleeps until it is true or `timeoutMs` passed. */
-export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/** Poll `check` with growing short sleeps (1, 2, 4 … 20 ms) until true or `timeoutMs` passed. */
+export async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   let delay = 1;
   while (true) {
-    if (await check()) return true;
+    if (check()) return true;
     const left = deadline - performance.now();
     if (left <= 0) return false;
     await sleep(Math.min(delay, left));
@@ -60,20 +60,18 @@ export async function pollUntil(check: () => Promise<boolean>, timeoutMs: number
  */
 export async function killAllIn(view: CgroupView, signal: NodeJS.Signals, budgetMs: number): Promise<void> {
   const deadline = performance.now() + budgetMs;
-  if (signal === "SIGKILL" && view.version === 2 && view.dirs[0] !== undefined) {
-    if (await writeKill(view.dirs[0])) {
-      await pollUntil(() => isEmpty(view), budgetMs);
-      return;
-    }
+  if (signal === "SIGKILL" && view.version === 2 && view.dirs[0] !== undefined && writeKill(view.dirs[0])) {
+    await pollUntil(() => isEmpty(view), budgetMs);
+    return;
   }
   while (true) {
-    if ((await listPids(view)).length === 0) return;
+    if (listPids(view).length === 0) return;
     const frozen = await freeze(view);
     try {
       // Read after freezing: now the list cannot grow while we signal it.
-      for (const pid of await listPids(view)) killQuiet(pid, signal);
+      for (const pid of listPids(view)) killQuiet(pid, signal);
     } finally {
-      if (frozen) await thaw(view);
+      if (frozen) thaw(view);
     }
     if (signal !== "SIGKILL") return;
     const left = deadline - performance.now();
@@ -83,9 +81,9 @@ export async function killAllIn(view: CgroupView, signal: NodeJS.Signals, budget
 }
 
 /** Write cgroup.kill; false when this kernel has none (before 5.14). */
-async function writeKill(dir: string): Promise<boolean> {
+function writeKill(dir: string): boolean {
   try {
-    await writeControl(join(dir, "cgroup.kill"), "1");
+    writeControl(join(dir, "cgroup.kill"), "1");
     return true;
   } catch (err) {
     if (errnoOf(err) === "ENOENT") return false;
@@ -93,17 +91,17 @@ async function writeKill(dir: string): Promise<boolean> {
   }
 }
 
-/** Freeze the cgroup if a freezer is available; true when we froze it (even if not yet fully frozen). */
+/** Freeze the cgroup if a freezer is available; true when we froze it (perhaps not fully, after FREEZE_WAIT_MS). */
 async function freeze(view: CgroupView): Promise<boolean> {
   const dir = view.freezerDir;
   if (dir === undefined) return false;
   try {
     if (view.version === 2) {
-      await writeControl(join(dir, "cgroup.freeze"), "1");
-      await pollUntil(async () => parseFlatKeyed((await readOptional(join(dir, "cgroup.events"))) ?? "").get("frozen") === 1, FREEZE_WAIT_MS);
+      writeControl(join(dir, "cgroup.freeze"), "1");
+      await pollUntil(() => parseFlatKeyed(readOptional(join(dir, "cgroup.events")) ?? "").get("frozen") === 1, FREEZE_WAIT_MS);
     } else {
-      await writeControl(join(dir, "freezer.state"), "FROZEN");
-      await pollUntil(async () => ((await readOptional(join(dir, "freezer.state"))) ?? "").trim() === "FROZEN", FREEZE_WAIT_MS);
+      writeControl(join(dir, "freezer.state"), "FROZEN");
+      await pollUntil(() => (readOptional(join(dir, "freezer.state")) ?? "").trim() === "FROZEN", FREEZE_WAIT_MS);
     }
     return true;
   } catch (err) {
@@ -112,12 +110,11 @@ async function freeze(view: CgroupView): Promise<boolean> {
   }
 }
 
-async function thaw(view: CgroupView): Promise<void> {
+function thaw(view: CgroupView): void {
   const dir = view.freezerDir;
   if (dir === undefined) return;
   try {
-    if (view.version === 2) await writeControl(join(dir, "cgroup.freeze"), "0");
-    else await writeControl(join(dir, "freezer.state"), "THAWED");
+    writeControl(join(dir, view.version === 2 ? "cgroup.freeze" : "freezer.state"), view.version === 2 ? "0" : "THAWED");
   } catch (err) {
     if (errnoOf(err) !== "ENOENT") throw err;
   }

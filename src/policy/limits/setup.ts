@@ -3,9 +3,9 @@
  * `<own cgroup>/luminaguard/<owner>/` per hierarchy. Done once per process and
  * cached, so a sandbox spawn pays only for its own mkdir and limit writes.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { errnoOf, writeControl } from "./cgroupfs.js";
+import { errnoOf, readOptional, writeControl } from "./cgroupfs.js";
 import { PARENT_NAME, SUPERVISOR_LEAF, V2_CONTROLLERS, type CgroupHierarchy, type CgroupHost } from "./detect.js";
 import { LimitsError } from "./errors.js";
 import { trackOwnerDirs } from "./exit-hook.js";
@@ -32,37 +32,37 @@ export function forgetOwnerDirs(host: CgroupHost): void {
 
 async function prepare(host: CgroupHost): Promise<string[]> {
   const owner = await ownOwnerName();
-  const dirs = host.version === 2 ? [await prepareV2(host, owner)] : await Promise.all(host.hierarchies.map((h) => prepareV1(h, owner)));
+  const dirs = host.version === 2 ? [prepareV2(host, owner)] : host.hierarchies.map((h) => prepareV1(h, owner));
   trackOwnerDirs(dirs);
   return dirs;
 }
 
-async function prepareV2(host: CgroupHost, owner: string): Promise<string> {
+function prepareV2(host: CgroupHost, owner: string): string {
   const h = host.hierarchies[0];
   if (!h) throw new LimitsError("E_CGROUP_UNAVAILABLE", "No cgroup v2 hierarchy was detected.");
   if (host.vacateOwnCgroup) {
     // Our cgroup must hold no processes before it may enable controllers for children.
     const leaf = join(h.base, SUPERVISOR_LEAF);
-    await step(`create ${leaf}`, () => mkdirExistOk(leaf));
-    await step(`move this process into ${leaf}`, () => writeControl(join(leaf, "cgroup.procs"), String(process.pid)));
+    step(`create ${leaf}`, () => mkdirExistOk(leaf));
+    step(`move this process into ${leaf}`, () => writeControl(join(leaf, "cgroup.procs"), String(process.pid)));
   }
-  await enableControllers(h.base);
+  enableControllers(h.base);
   const parent = join(h.base, PARENT_NAME);
-  await step(`create ${parent}`, () => mkdirExistOk(parent));
-  await enableControllers(parent);
+  step(`create ${parent}`, () => mkdirExistOk(parent));
+  enableControllers(parent);
   const ownerDir = join(parent, owner);
-  await step(`create ${ownerDir}`, () => mkdirExistOk(ownerDir));
-  await enableControllers(ownerDir);
+  step(`create ${ownerDir}`, () => mkdirExistOk(ownerDir));
+  enableControllers(ownerDir);
   return ownerDir;
 }
 
-async function enableControllers(dir: string): Promise<void> {
+function enableControllers(dir: string): void {
   const file = join(dir, "cgroup.subtree_control");
-  const enabled = (await readFile(file, "utf8").catch(() => "")).trim().split(/\s+/);
+  const enabled = (readOptional(file) ?? "").trim().split(/\s+/);
   const wanted = V2_CONTROLLERS.filter((c) => !enabled.includes(c));
   if (wanted.length === 0) return;
   try {
-    await writeControl(file, wanted.map((c) => `+${c}`).join(" "));
+    writeControl(file, wanted.map((c) => `+${c}`).join(" "));
   } catch (err) {
     const why =
       errnoOf(err) === "EBUSY"
@@ -72,25 +72,25 @@ async function enableControllers(dir: string): Promise<void> {
   }
 }
 
-async function prepareV1(h: CgroupHierarchy, owner: string): Promise<string> {
+function prepareV1(h: CgroupHierarchy, owner: string): string {
   const parent = join(h.base, PARENT_NAME);
-  const created = await step(`create ${parent}`, () => mkdirExistOk(parent));
+  const created = step(`create ${parent}`, () => mkdirExistOk(parent));
   if (created && h.hasCpuset) {
     // A cpuset cgroup accepts no process until cpus and mems are set; clone_children makes our subtree inherit them.
-    await step(`configure cpuset in ${parent}`, async () => {
-      for (const f of ["cpuset.cpus", "cpuset.mems"]) await writeControl(join(parent, f), (await readFile(join(h.base, f), "utf8")).trim());
-      await writeControl(join(parent, "cgroup.clone_children"), "1");
+    step(`configure cpuset in ${parent}`, () => {
+      for (const f of ["cpuset.cpus", "cpuset.mems"]) writeControl(join(parent, f), (readOptional(join(h.base, f)) ?? "").trim());
+      writeControl(join(parent, "cgroup.clone_children"), "1");
     });
   }
   const ownerDir = join(parent, owner);
-  await step(`create ${ownerDir}`, () => mkdirExistOk(ownerDir));
+  step(`create ${ownerDir}`, () => mkdirExistOk(ownerDir));
   return ownerDir;
 }
 
 /** mkdir that tolerates an existing folder; true when it created one. */
-async function mkdirExistOk(dir: string): Promise<boolean> {
+function mkdirExistOk(dir: string): boolean {
   try {
-    await mkdir(dir);
+    mkdirSync(dir);
     return true;
   } catch (err) {
     if (errnoOf(err) === "EEXIST") return false;
@@ -98,9 +98,9 @@ async function mkdirExistOk(dir: string): Promise<boolean> {
   }
 }
 
-async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
+function step<T>(what: string, fn: () => T): T {
   try {
-    return await fn();
+    return fn();
   } catch (err) {
     if (err instanceof LimitsError) throw err;
     throw new LimitsError("E_CGROUP_SETUP", `Could not ${what}: ${errnoOf(err) ?? String(err)}. Check that LuminaGuard runs as root or owns this cgroup subtree.`, { cause: err });

@@ -20,36 +20,39 @@ export const CATEGORIES = {
   // ---- strict: enough for sh, coreutils, python3 and node running a script ----
   fileIo: {
     rationale:
-      "Reading and writing open files is what every program does. Which files exist is the mount namespace's business, not seccomp's. ioctl is here because libc needs TCGETS and friends; its dangerous terminal requests are refused by the floor.",
+      "Reading and writing open files is what every program does. Which files exist is the mount namespace's business, not seccomp's. ioctl is here because libc needs TCGETS and friends; its dangerous terminal requests are refused by the floor. sync is here because the coreutils sync command calls it (with blockedAction kill, refusing it would kill the command).",
     syscalls: [
       "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
       "lseek", "open", "openat", "openat2", "creat", "close", "close_range", "dup", "dup2", "dup3",
-      "fcntl", "ioctl", "fsync", "fdatasync", "truncate", "ftruncate", "fadvise64",
+      "fcntl", "ioctl", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "truncate", "ftruncate", "fadvise64",
     ],
   },
   fileMetadata: {
     rationale:
-      "stat, access checks, permissions, owners, timestamps and reading extended attributes: ls, cp -p, python's os.stat. Changing owners only works inside the user namespace's own ids.",
+      "stat, access checks, permissions, owners, timestamps and extended attributes. Writing xattrs belongs here because coreutils sets every mode through an ACL (fsetxattr of system.posix_acl_access): without it `install -m` and `cp -p` fail. Changing owners only works for ids mapped into the user namespace; trusted.* and security.* xattrs need capabilities the sandbox lacks.",
     syscalls: [
       "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2",
       "readlink", "readlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
       "utime", "utimes", "futimesat", "utimensat", "umask",
       "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "getxattrat", "listxattrat",
+      "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
     ],
   },
   directories: {
-    rationale: "Listing, creating, renaming, linking and removing directory entries, and the working directory.",
+    rationale:
+      "Listing, creating, renaming, linking and removing directory entries, and the working directory. mknod is here for mkfifo; device nodes need CAP_MKNOD, which the sandbox lacks.",
     syscalls: [
       "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
-      "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat",
+      "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat",
     ],
   },
   memory: {
     rationale:
-      "Mapping and protecting memory: every allocator and JIT (V8) needs these. memfd_create is an anonymous file; pkeys, mseal and shadow stacks only restrict the caller.",
+      "Mapping and protecting memory: every allocator and JIT (V8) needs these. memfd_create is an anonymous file; pkeys, mseal and shadow stacks only restrict the caller. NUMA placement (get/set_mempolicy, mbind) acts only on the caller's own memory, and libnuma users such as ps call it at startup (cross-process page moves are on the floor).",
     syscalls: [
       "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "msync", "membarrier", "memfd_create",
       "pkey_mprotect", "pkey_alloc", "pkey_free", "mseal", "map_shadow_stack",
+      "get_mempolicy", "set_mempolicy", "mbind", "set_mempolicy_home_node",
     ],
   },
   processThreads: {
@@ -107,20 +110,17 @@ export const CATEGORIES = {
     syscalls: ["uname", "sysinfo", "getrlimit", "setrlimit", "prlimit64", "getrusage", "getrandom"],
   },
 
-  // ---- default: adds what git, npm and pip need (network reach is the firewall's job) ----
   fileTransfer: {
     rationale:
-      "In-kernel copies: cp and python's shutil use copy_file_range/sendfile and fall back to read/write when refused, so strict works without them, just slower.",
+      "In-kernel copies between descriptors the process already holds. node's fs.copyFile (libuv) fails outright when copy_file_range/sendfile are refused; cp and python's shutil use them too.",
     syscalls: ["sendfile", "copy_file_range", "splice", "tee", "vmsplice"],
   },
+
+  // ---- default: adds what git, npm and pip need (network reach is the firewall's job) ----
   fileAdvanced: {
     rationale:
-      "Locks (git, pip and npm caches use flock), preallocation, syncing, FIFOs (mknod of devices needs a capability the sandbox lacks), and writing extended attributes.",
-    syscalls: [
-      "flock", "fallocate", "sync", "syncfs", "sync_file_range", "readahead", "mknod", "mknodat",
-      "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
-      "file_getattr", "file_setattr",
-    ],
+      "Whole-file locks (git, pip and npm caches use flock), preallocation, readahead, and inode flags (file_getattr/file_setattr, what chattr does).",
+    syscalls: ["flock", "fallocate", "readahead", "file_getattr", "file_setattr"],
   },
   fileWatch: {
     rationale: "inotify watches on files the sandbox can already read (build tools, dev servers).",
@@ -160,10 +160,6 @@ export const CATEGORIES = {
   identityChange: {
     rationale: "Changing user, group and capability sets; only ids mapped into the user namespace are reachable.",
     syscalls: ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid", "capset"],
-  },
-  numa: {
-    rationale: "NUMA memory placement of one's own memory (cross-process page moves are on the floor).",
-    syscalls: ["mbind", "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node"],
   },
   hostNames: {
     rationale: "Setting the host and domain name of the sandbox's own UTS namespace.",

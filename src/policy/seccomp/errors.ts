@@ -4,7 +4,7 @@ import { LuminaError } from "../../errors.js";
 export type SeccompErrorCode =
   | "E_SECCOMP_UNKNOWN_SYSCALL" // a syscall name is in no arch table (typo, or newer than the tables)
   | "E_SECCOMP_ALWAYS_BLOCKED" // a caller asked to allow a syscall of the hard floor
-  | "E_SECCOMP_UNKNOWN_LEVEL" // the level is not strict/default/permissive
+  | "E_SECCOMP_OPTIONS" // the level, mode or blockedAction is not one of the allowed values
   | "E_SECCOMP_ARCH" // the arch is not one the compiler has a table for
   | "E_SECCOMP_JUMP_RANGE" // a conditional jump would be longer than BPF's 8-bit offset
   | "E_SECCOMP_PROGRAM_TOO_LARGE" // more instructions than the kernel's BPF_MAXINSNS

@@ -4,7 +4,7 @@
  * Log mode needs SECCOMP_RET_LOG ("log", Linux 4.14+).
  */
 import { readFile } from "node:fs/promises";
-import type { Probe, ProbeOutcome } from "../../sandbox/probe-types.js";
+import type { Probe, ProbeOutcome } from "../../probe.js";
 
 /** Where the kernel lists the filter return actions it supports (Linux 4.14+). */
 export const ACTIONS_AVAIL_PATH = "/proc/sys/kernel/seccomp/actions_avail";

@@ -61,6 +61,8 @@ export function bwrapArgs(input: BwrapInput): string[] {
     "--dev", "/dev",
     "--bind", input.tmpDir, "/tmp",
     "--bind", input.workspaceDir, "/workspace",
+    // bwrap made /etc and other mount points in its root tmpfs as the sandbox user; freeze them.
+    "--remount-ro", "/",
     "--chdir", input.cwd,
     "--clearenv",
   );

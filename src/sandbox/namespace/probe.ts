@@ -5,7 +5,7 @@
  */
 import { NamespaceHost, findExecutable, probeUserNamespaces } from "./host.js";
 import { SandboxError } from "../errors.js";
-import { compareVersions, describeFailure, isRoot, messageOf, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../probe-types.js";
+import { compareVersions, describeFailure, isRoot, messageOf, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../../probe.js";
 
 /** bwrap-args passes --disable-userns unconditionally, which bubblewrap added in 0.8.0. */
 export const MIN_BWRAP_VERSION = "0.8.0";
@@ -63,8 +63,9 @@ const userNamespacesProbe: Probe = {
       if (err instanceof SandboxError && err.code === "E_USERNS_BLOCKED") {
         return { status: "fail", detail: "unprivileged user namespaces are blocked on this host", fix: err.message };
       }
-      if (err instanceof SandboxError) return { status: "fail", detail: "bubblewrap could not start a test sandbox", fix: err.message };
-      return { status: "fail", detail: `bubblewrap could not start a test sandbox: ${messageOf(err)}` };
+      // userNamespaceError's other message ends "Run `luminaguard doctor`": pointless here, so keep only bwrap's words.
+      const said = messageOf(err).replace(/\s*Run `luminaguard doctor` for details\.\s*$/, "");
+      return { status: "fail", detail: said, fix: "Check the bubblewrap and setpriv rows above; run the same bwrap command by hand to see the full error." };
     }
     const as = host.dropPrivilegesArgv().length > 0 ? ` as uid ${host.sandboxUid}` : "";
     return { status: "ok", detail: `bwrap started a sandbox with new user, pid and net namespaces${as}` };

@@ -10,7 +10,7 @@ import type { ExecHandle, ExecOptions, ExecResult, Sandbox, SandboxFiles, Sandbo
 import { SandboxError } from "../errors.js";
 import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
-import { childPids, descendantPids, killQuietly } from "../proc-tree.js";
+import { descendantPids, killQuietly } from "../proc-tree.js";
 import { bwrapArgs } from "./bwrap-args.js";
 import type { NamespaceHost } from "./host.js";
 import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
@@ -138,15 +138,15 @@ export class NamespaceSandbox implements Sandbox {
  * signals go to the command's processes (the init ignores them by design).
  */
 function killBwrapTree(launcherPid: number, signal: NodeJS.Signals): void {
-  const inits = childPids(launcherPid);
+  const tree = descendantPids(launcherPid);
+  // tree[0] is bwrap's init (the launcher's only child); the rest is the command's tree.
   if (signal === "SIGKILL") {
-    for (const pid of inits) killQuietly(pid, "SIGKILL");
+    if (tree[0] !== undefined) killQuietly(tree[0], "SIGKILL");
     killQuietly(launcherPid, "SIGKILL");
     return;
   }
-  const targets = inits.flatMap((init) => descendantPids(init));
-  if (targets.length === 0) killQuietly(launcherPid, signal);
-  for (const pid of targets) killQuietly(pid, signal);
+  if (tree.length <= 1) killQuietly(launcherPid, signal);
+  for (const pid of tree.slice(1)) killQuietly(pid, signal);
 }
 
 function validateExec(argv: string[], opts: ExecOptions): void {
