@@ -3,7 +3,7 @@
  * its timeout and its abort listener, with one place that clears both.
  */
 import type { SandboxError } from "./errors.js";
-import type { Lease } from "./pool.js";
+import type { Lease } from "./pool-types.js";
 
 export interface Waiter {
   readonly startedAt: number;

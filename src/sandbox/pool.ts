@@ -13,46 +13,11 @@ import { SampleWindow } from "./percentiles.js";
 import { checkTimeout, poolAbortedError, poolClosedError, poolFullError, poolTimeoutError } from "./pool-errors.js";
 import { createWaiter, type Waiter } from "./pool-waiter.js";
 import type { PoolEvent, PoolStats } from "./pool-stats.js";
+import type { Lease, LeaseOptions, PoolOptions } from "./pool-types.js";
 import type { Backend, Sandbox, SandboxSpec } from "./types.js";
 
 export type { PoolEvent, PoolStats } from "./pool-stats.js";
-
-export interface PoolOptions {
-  backend: Backend;
-  spec: SandboxSpec;
-  /** Idle sandboxes to keep ready once `start()` ran. */
-  min: number;
-  /** Most sandboxes alive at once, idle ones included. */
-  max: number;
-  /** Most callers waiting once `max` is reached; the next gets E_POOL_FULL. */
-  maxQueue: number;
-  /** Default wait limit of `lease()` in ms (default 60 000; Infinity waits forever). */
-  leaseTimeoutMs?: number;
-  /** Pause before refilling after a failed create: doubles from initialMs (200) up to maxMs (30 000). */
-  backoff?: { initialMs?: number; maxMs?: number };
-  /** Receives every event, e.g. to log it. */
-  logger?: (event: PoolEvent) => void;
-  /** Receives every event, e.g. to update metrics. */
-  onEvent?: (event: PoolEvent) => void;
-}
-
-export interface LeaseOptions {
-  /** Stop waiting (E_POOL_ABORTED) when this aborts. */
-  signal?: AbortSignal;
-  /** Stop waiting (E_POOL_TIMEOUT) after this many ms; 0 means "only if one is free now". */
-  timeoutMs?: number;
-}
-
-/** One sandbox handed out by the pool; use it for one task, then release it. */
-export interface Lease {
-  readonly sandbox: Sandbox;
-  /** True when the sandbox was not created for this lease (it was warm or left over). */
-  readonly hit: boolean;
-  /** How long `lease()` took, in ms. */
-  readonly waitedMs: number;
-  /** Destroy the sandbox and free its slot; resolves when it is gone, never rejects, safe to call twice. */
-  release(): Promise<void>;
-}
+export type { Lease, LeaseOptions, PoolOptions } from "./pool-types.js";
 
 const DEFAULT_LEASE_TIMEOUT_MS = 60_000;
 const DEFAULT_BACKOFF_INITIAL_MS = 200;
@@ -84,7 +49,7 @@ export class SandboxPool {
   private warmCreating = 0;
   private destroying = 0;
   private externalQueued = 0;
-  private counters = { hits: 0, misses: 0, spawned: 0, destroyed: 0, spawnErrors: 0, destroyErrors: 0 };
+  private readonly counters = { hits: 0, misses: 0, spawned: 0, destroyed: 0, spawnErrors: 0, destroyErrors: 0 };
   private readonly spawnSamples = new SampleWindow(1024);
   private readonly waitSamples = new SampleWindow(1024);
 
@@ -139,7 +104,9 @@ export class SandboxPool {
       }
     }
     const atCap = this.queue.length > 0 || this.total() >= this.max;
-    if (atCap && this.queue.length >= this.maxQueue) throw poolFullError(this.max, this.maxQueue, this.active(), this.queue.length);
+    if (atCap && this.queue.length >= this.maxQueue) {
+      throw poolFullError(this.max, this.maxQueue, this.active(), this.queue.length);
+    }
     const signal = opts.signal;
     const waiter = createWaiter(
       startedAt,
@@ -170,7 +137,7 @@ export class SandboxPool {
     if (this.registered.delete(sandbox)) this.pump();
   }
 
-  /** Count a task waiting outside the pool in `queued`; call the returned function (once or more) when it stops waiting. */
+  /** Count a task waiting outside the pool in `queued`; call the returned function when it stops waiting. */
   trackQueued(): () => void {
     this.externalQueued++;
     let done = false;

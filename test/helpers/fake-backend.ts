@@ -98,7 +98,9 @@ export class FakeSandbox implements Sandbox {
   ) {}
 
   exec(_argv: string[], _opts?: ExecOptions): ExecHandle {
-    if (this.destroyed) throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one.`);
+    if (this.destroyed) {
+      throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one.`);
+    }
     const empty: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
     return {
       stdout: empty,

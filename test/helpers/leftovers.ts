@@ -13,12 +13,13 @@ function findNamed(root: string, ids: Set<string>, depth: number): string[] {
   }
   for (const name of entries) {
     const p = join(root, name);
-    let dir = false;
-    try {
-      dir = statSync(p).isDirectory();
-    } catch {
-      continue;
-    }
+    const dir = (() => {
+      try {
+        return statSync(p).isDirectory();
+      } catch {
+        return false; // removed while we looked
+      }
+    })();
     if (!dir) continue;
     if (ids.has(name)) out.push(p);
     else if (depth > 0) out.push(...findNamed(p, ids, depth - 1));

@@ -25,8 +25,8 @@ interface Ended {
 }
 
 /** Start argv inside the cgroup through the enter wrapper. */
-function start(cg: SandboxCgroup, argv: string[]): { child: ChildProcess; ended: Promise<Ended> } {
-  const [cmd, ...args] = enterCgroupArgv(cg.procsFiles, argv);
+function start(procsFiles: readonly string[], argv: string[]): { child: ChildProcess; ended: Promise<Ended> } {
+  const [cmd, ...args] = enterCgroupArgv(procsFiles, argv);
   const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -78,7 +78,7 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
 
   it("starts a process launched through enterCgroupArgv inside the cgroup", async () => {
     const cg = await make();
-    const { child, ended } = start(cg, ["sleep", "5"]);
+    const { child, ended } = start(cg.procsFiles, ["sleep", "5"]);
     children.push(child);
     const pid = child.pid!;
     // Wait for the exec (comm changes from sh to sleep), then look at /proc/<pid>/cgroup.
@@ -99,8 +99,8 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
     const [hog, calm] = await Promise.all([make({ memoryBytes: 64 * MiB }), make({ memoryBytes: 64 * MiB })]);
     const before = await hog.events();
     // The calm one holds 16 MiB for a while, so it is alive while the hog is killed.
-    const calmRun = start(calm, [PYTHON, "-c", "import time; b = bytearray(16 * 1024 * 1024); time.sleep(1.0); print('alive', len(b))"]);
-    const hogRun = start(hog, [PYTHON, "-c", "b = bytearray(200 * 1024 * 1024); print('not reached')"]);
+    const calmRun = start(calm.procsFiles, [PYTHON, "-c", "import time; b = bytearray(16 * 1024 * 1024); time.sleep(1.0); print('alive', len(b))"]);
+    const hogRun = start(hog.procsFiles, [PYTHON, "-c", "b = bytearray(200 * 1024 * 1024); print('not reached')"]);
     children.push(calmRun.child, hogRun.child);
     const hogEnd = await hogRun.ended;
     expect(hogEnd.signal).toBe("SIGKILL");
@@ -118,7 +118,7 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
     const cg = await make({ pids: 16 });
     const before = await cg.events();
     // Each iteration forks a sleeper; past 16 processes fork fails (and sh may give up).
-    const bomb = start(cg, ["/bin/sh", "-c", "i=0; while [ $i -lt 64 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; wait"]);
+    const bomb = start(cg.procsFiles, ["/bin/sh", "-c", "i=0; while [ $i -lt 64 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; wait"]);
     children.push(bomb.child);
     expect(await until(async () => (await cg.events()).pidsMaxHits > before.pidsMaxHits, 5000)).toBe(true);
     const usage = await cg.usage();
@@ -140,7 +140,7 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
   it("killAll catches processes forking while it kills", async () => {
     const cg = await make({ pids: 64 });
     // A forking chain: every process keeps spawning children that do the same.
-    const run = start(cg, ["/bin/sh", "-c", "f() { while :; do (f) & sleep 0.01; done; }; f"]);
+    const run = start(cg.procsFiles, ["/bin/sh", "-c", "f() { while :; do (f) & sleep 0.01; done; }; f"]);
     children.push(run.child);
     expect(await until(async () => (await cg.pids()).length >= 8, 5000)).toBe(true);
     await cg.killAll();
@@ -148,9 +148,19 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
     await run.ended;
   });
 
+  it("killAll with SIGTERM signals every process once, through the freezer", async () => {
+    const cg = await make();
+    const run = start(cg.procsFiles, ["/bin/sh", "-c", "sleep 30 & sleep 30 & sleep 30 & wait"]);
+    children.push(run.child);
+    expect(await until(async () => (await cg.pids()).length === 4, 3000)).toBe(true);
+    await cg.killAll("SIGTERM");
+    expect(await until(async () => (await cg.pids()).length === 0, 2000)).toBe(true);
+    expect((await run.ended).signal).toBe("SIGTERM");
+  });
+
   it("holds a busy loop to its CPU quota", async () => {
     const cg = await make({ cpus: 0.2 });
-    const run = start(cg, ["/bin/sh", "-c", "while :; do :; done"]);
+    const run = start(cg.procsFiles, ["/bin/sh", "-c", "while :; do :; done"]);
     children.push(run.child);
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 1000));
@@ -169,7 +179,7 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
     // A dead owner: pid 999999999 cannot exist (above PID_MAX_LIMIT).
     const stale = host.hierarchies.map((h) => join(h.base, "luminaguard", "pid-999999999-1", "sb-crashed"));
     for (const dir of stale) mkdirSync(dir, { recursive: true });
-    const leftover = start({ procsFiles: stale.map((d) => join(d, "cgroup.procs")) } as SandboxCgroup, ["sleep", "30"]);
+    const leftover = start(stale.map((d) => join(d, "cgroup.procs")), ["sleep", "30"]);
     children.push(leftover.child);
     expect(await until(() => readFileSync(join(stale[0]!, "cgroup.procs"), "utf8").trim() !== "", 2000)).toBe(true);
     const removed = await sweepStaleCgroups();

@@ -4,12 +4,13 @@
  * cached, so a sandbox spawn pays only for its own mkdir and limit writes.
  */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { errnoOf, readOptional, writeControl } from "./cgroupfs.js";
 import { PARENT_NAME, SUPERVISOR_LEAF, V2_CONTROLLERS, type CgroupHierarchy, type CgroupHost } from "./detect.js";
 import { LimitsError } from "./errors.js";
 import { trackOwnerDirs } from "./exit-hook.js";
 import { ownOwnerName } from "./owner.js";
+import { pruneDeadOwners } from "./sweep.js";
 
 const prepared = new WeakMap<CgroupHost, Promise<string[]>>();
 
@@ -34,6 +35,10 @@ async function prepare(host: CgroupHost): Promise<string[]> {
   const owner = await ownOwnerName();
   const dirs = host.version === 2 ? [prepareV2(host, owner)] : host.hierarchies.map((h) => prepareV1(h, owner));
   trackOwnerDirs(dirs);
+  await pruneDeadOwners(
+    dirs.map((d) => dirname(d)),
+    owner,
+  );
   return dirs;
 }
 

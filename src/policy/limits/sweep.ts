@@ -42,6 +42,26 @@ export async function sweepStaleCgroups(): Promise<string[]> {
   return removed;
 }
 
+/**
+ * Remove the empty owner folders of dead processes under these `luminaguard/`
+ * folders. Test runners and crashes end processes without an 'exit' event, so
+ * empty owner folders would pile up; rmdir fails on a non-empty one, so this
+ * never touches a sandbox (that is sweepStaleCgroups' job, on request).
+ */
+export async function pruneDeadOwners(parents: string[], me: string): Promise<void> {
+  for (const parent of parents) {
+    for (const name of await subdirs(parent).catch(() => [])) {
+      const owner = parseOwnerName(name);
+      if (name === me || !owner || (await ownerAlive(owner))) continue;
+      try {
+        rmdirSync(join(parent, name));
+      } catch {
+        // not empty (a crashed owner's sandboxes) or already gone
+      }
+    }
+  }
+}
+
 async function subdirs(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
