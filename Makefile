@@ -10,6 +10,7 @@ setup:
 
 build: setup
 	@tsc -p tsconfig.build.json
+	@node scripts/bundle-cli.mjs
 
 typecheck: setup
 	@tsc -p tsconfig.json --noEmit
@@ -22,11 +23,12 @@ test: setup
 	@tsc -p tsconfig.json --noEmit
 	@eslint .
 	@tsc -p tsconfig.build.json
+	@node scripts/bundle-cli.mjs
 	@vitest run
 
 ## make demo: a short scripted tour of the sandbox.
 demo: build
-	@node dist/cli/main.js demo
+	@./bin/luminaguard demo
 
 ## make bench: spawn benchmarks against raw bwrap and srt; writes bench/results/.
 bench: build

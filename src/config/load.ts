@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { configSchema, type Config } from "./schema.js";
 import { LuminaError } from "../errors.js";
 

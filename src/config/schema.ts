@@ -2,64 +2,68 @@
  * The one schema for LuminaGuard's configuration. Everything from a config file,
  * the environment or the command line passes through here once, at the edge; the
  * rest of the code trusts the typed result.
+ *
+ * zod/mini rather than classic zod: the same validator, tree-shakable, so the
+ * bundled CLI loads in ~10 ms instead of ~100 ms (every `luminaguard exec` pays it).
  */
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { parseSize } from "./size.js";
 import type { SandboxSpec } from "../sandbox/types.js";
 
+z.config(en());
+
 const size = (what: string) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseSize(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
+  z.pipe(
+    z.union([z.string(), z.number()]),
+    z.transform((v: string | number, ctx) => {
+      try {
+        return parseSize(v, what);
+      } catch (err) {
+        ctx.issues.push({ code: "custom", message: (err as Error).message, input: v });
+        return z.NEVER;
+      }
+    }),
+  );
 
-export const limitsSchema = z
-  .object({
-    memory: size("memory limit").pipe(z.number().min(16 * 1024 * 1024, "memory limit must be at least 16M")).default(512 * 1024 * 1024),
-    pids: z.number().int().min(4, "pids limit must be at least 4 (the launcher uses 2)").max(1_000_000).default(256),
-    cpus: z.number().positive().max(1024).default(1),
-  })
-  .strict();
+const int = (min: number, max: number, message?: string) => z.number().check(z.int(), z.gte(min, message), z.lte(max));
 
-export const sandboxSchema = z
-  .object({
-    backend: z.enum(["namespace", "microvm", "gvisor"]).default("namespace"),
-    limits: limitsSchema.prefault({}),
-    seccomp: z
-      .object({
-        level: z.enum(["strict", "default", "permissive"]).default("default"),
-        mode: z.enum(["enforce", "log"]).default("enforce"),
-      })
-      .strict()
-      .prefault({}),
-    network: z.literal("none").default("none"),
-    workspace: z.string().min(1).optional(),
-    maxFileBytes: size("file size limit").default(16 * 1024 * 1024),
-    /** Host uid the sandbox runs as when LuminaGuard runs as root. */
-    uid: z.number().int().min(1).max(2 ** 32 - 2).optional(),
-  })
-  .strict();
+export const limitsSchema = z.strictObject({
+  memory: z._default(z.pipe(size("memory limit"), z.number().check(z.gte(16 * 1024 * 1024, "memory limit must be at least 16M"))), 512 * 1024 * 1024),
+  pids: z._default(int(4, 1_000_000, "pids limit must be at least 4 (the launcher uses 2)"), 256),
+  cpus: z._default(z.number().check(z.positive(), z.lte(1024)), 1),
+});
+
+export const sandboxSchema = z.strictObject({
+  backend: z._default(z.enum(["namespace", "microvm", "gvisor"]), "namespace"),
+  limits: z.prefault(limitsSchema, {}),
+  seccomp: z.prefault(
+    z.strictObject({
+      level: z._default(z.enum(["strict", "default", "permissive"]), "default"),
+      mode: z._default(z.enum(["enforce", "log"]), "enforce"),
+    }),
+    {},
+  ),
+  network: z._default(z.literal("none"), "none"),
+  workspace: z.optional(z.string().check(z.minLength(1))),
+  maxFileBytes: z._default(size("file size limit"), 16 * 1024 * 1024),
+  /** Host uid the sandbox runs as when LuminaGuard runs as root. */
+  uid: z.optional(int(1, 2 ** 32 - 2)),
+});
 
 export const poolSchema = z
-  .object({
-    min: z.number().int().min(0).default(2),
-    max: z.number().int().min(1).default(8),
-    maxQueue: z.number().int().min(0).default(64),
-    leaseTimeoutMs: z.number().int().positive().default(30_000),
+  .strictObject({
+    min: z._default(int(0, 10_000), 2),
+    max: z._default(int(1, 10_000), 8),
+    maxQueue: z._default(int(0, 1_000_000), 64),
+    leaseTimeoutMs: z._default(int(1, 24 * 3_600_000), 30_000),
   })
-  .strict()
-  .refine((p) => p.min <= p.max, { message: "pool.min must not exceed pool.max" });
+  .check(z.refine((p) => p.min <= p.max, { message: "pool.min must not exceed pool.max" }));
 
-export const configSchema = z
-  .object({
-    sandbox: sandboxSchema.prefault({}),
-    pool: poolSchema.prefault({}),
-  })
-  .strict();
+export const configSchema = z.strictObject({
+  sandbox: z.prefault(sandboxSchema, {}),
+  pool: z.prefault(poolSchema, {}),
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type SandboxConfig = z.infer<typeof sandboxSchema>;

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Backend, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
 import { newSandboxId } from "../ids.js";
-import { NamespaceHost, probeUserNamespaces } from "./host.js";
+import { NamespaceHost, probeUserNamespacesCached } from "./host.js";
 import { NamespaceSandbox } from "./sandbox.js";
 import { createSandboxCgroup } from "../../policy/limits/index.js";
 
@@ -27,7 +27,7 @@ export class NamespaceBackend implements Backend {
 
   /** Verify once that bwrap exists and user namespaces work here. */
   check(): Promise<void> {
-    this.checked ??= Promise.resolve().then(() => probeUserNamespaces(this.host));
+    this.checked ??= Promise.resolve().then(() => probeUserNamespacesCached(this.host));
     // A failed probe is retried on the next call (the admin may have fixed the host).
     this.checked.catch(() => (this.checked = undefined));
     return this.checked;

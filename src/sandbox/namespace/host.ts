@@ -3,8 +3,8 @@
  * which bwrap to run, as which user, the read-only host view, the synthetic
  * passwd/group files and the compiled seccomp programs. Built once, on first use.
  */
-import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hostView, type ViewEntry } from "./host-view.js";
 import { runtimeDir } from "../../config/paths.js";
@@ -81,13 +81,38 @@ export function findExecutable(name: string): string {
 }
 
 /** Run bwrap once with the sandbox's namespaces and explain a failure in plain words. */
-export function probeUserNamespaces(host: NamespaceHost): void {
+export function probeUserNamespaces(host: NamespaceHost): Promise<void> {
   const argv = [...host.dropPrivilegesArgv(), host.bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"];
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: 10_000 }, (err, _stdout, stderr) => {
+      if (err) reject(userNamespaceError(String(stderr).trim(), err));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * probeUserNamespaces, remembered until the next reboot: the answer depends on
+ * kernel settings that rarely change while the machine runs, and the probe costs
+ * a whole sandbox start (~40 ms) on every CLI call otherwise.
+ */
+export async function probeUserNamespacesCached(host: NamespaceHost): Promise<void> {
+  const marker = join(host.dir, "userns-ok");
+  const key = `${bootId()} ${host.bwrapPath} ${host.sandboxUid}`;
   try {
-    execFileSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
-  } catch (err) {
-    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
-    throw userNamespaceError(stderr, err);
+    if (readFileSync(marker, "utf8") === key) return;
+  } catch {
+    // no marker yet
+  }
+  await probeUserNamespaces(host);
+  writeFileSync(marker, key, { mode: 0o600 });
+}
+
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown-boot";
   }
 }
 

@@ -55,10 +55,8 @@ const userNamespacesProbe: Probe = {
       return { status: "fail", detail: `cannot prepare the namespace host: ${messageOf(err)}`, fix: "Check that LUMINAGUARD_RUNTIME_DIR (or the temp folder) is writable." };
     }
     try {
-      // Runs bwrap with --unshare-user/pid/net as the sandbox user: the only honest test.
-      // It is synchronous (up to its own 10 s timeout); runProbe starts it after the other
-      // probes have spawned their commands, so they still run in parallel with it.
-      probeUserNamespaces(host);
+      // Runs bwrap with --unshare-user/pid/net as the sandbox user: the only honest test (never cached here).
+      await probeUserNamespaces(host);
     } catch (err) {
       if (err instanceof SandboxError && err.code === "E_USERNS_BLOCKED") {
         return { status: "fail", detail: "unprivileged user namespaces are blocked on this host", fix: err.message };
