@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   mkdirSync(join(scratch, "ws"));
   mkdirSync(join(scratch, "tmp"));
   const program = host.seccompProgram(spec.seccomp.level, spec.seccomp.mode);
-  const args = bwrapArgs({ id: "bench", uid: process.getuid!(), gid: process.getgid!(), view: host.view, passwdFile: host.passwdFile, groupFile: host.groupFile, workspaceDir: join(scratch, "ws"), tmpDir: join(scratch, "tmp"), unshareNet: true, seccompFd: 3, env: {}, cwd: "/workspace", argv: ["true"] });
+  const args = bwrapArgs({ id: "bench", uid: process.getuid!(), gid: process.getgid!(), view: host.view, passwdFile: host.identity().passwdFile, groupFile: host.identity().groupFile, workspaceDir: join(scratch, "ws"), tmpDir: join(scratch, "tmp"), unshareNet: true, seccompFd: 3, env: {}, cwd: "/workspace", argv: ["true"] });
   results.push(
     await measure("raw bwrap (same flags), spawn+true", RUNS, async () => {
       const fd = openSync(program, "r");

@@ -2,7 +2,6 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import * as z from "zod/mini";
 import { configSchema, type Config } from "./schema.js";
 import { LuminaError } from "../errors.js";
 
@@ -21,7 +20,9 @@ export function defaultConfigPath(): string {
 export function parseConfig(raw: unknown, source = "config"): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    throw new ConfigError(`Invalid ${source}:\n${z.prettifyError(result.error)}`);
+    // One line: CLI users see it as a single error, config authors get every issue with its place.
+    const issues = result.error.issues.map((i) => (i.path.length > 0 ? `${i.message} (at ${i.path.join(".")})` : i.message));
+    throw new ConfigError(`Invalid ${source}: ${issues.join("; ")}`);
   }
   return result.data;
 }

@@ -5,6 +5,7 @@ export type SandboxErrorCode =
   | "E_BACKEND_UNAVAILABLE" // the host cannot run this backend (missing tool, blocked namespaces)
   | "E_USERNS_BLOCKED" // unprivileged user namespaces are disabled on this host
   | "E_SANDBOX_START" // the sandbox process failed to start
+  | "E_WORKSPACE" // the workspace folder given for the sandbox is missing or unusable
   | "E_SANDBOX_DESTROYED" // the sandbox was used after destroy()
   | "E_EXEC_INVALID" // exec was called with a bad argv, env or cwd
   | "E_EXEC_TIMEOUT" // the command ran longer than its timeout and was killed

@@ -1,6 +1,6 @@
 /** The hardened Linux-namespace backend: bubblewrap + seccomp + cgroup limits. */
-import { chown, mkdir, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { chown, mkdir, rm, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { Backend, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
 import { newSandboxId } from "../ids.js";
@@ -38,7 +38,10 @@ export class NamespaceBackend implements Backend {
       throw new SandboxError("E_BACKEND_UNAVAILABLE", "Network policies other than \"none\" need the egress firewall, which this build does not have yet.");
     }
     await this.check();
+    const owner = spec.workspace !== undefined ? await checkWorkspace(spec.workspace) : undefined;
     const host = this.host;
+    const identity = host.identity(owner);
+    if (spec.workspace !== undefined) await checkReachable(resolve(spec.workspace), identity);
     const id = newSandboxId();
     const dir = join(host.sandboxesDir, id);
     const tmpDir = join(dir, "tmp");
@@ -48,13 +51,37 @@ export class NamespaceBackend implements Backend {
     try {
       await Promise.all([mkdir(tmpDir, { mode: 0o700 }), ownWorkspace ? Promise.resolve() : mkdir(workspaceDir, { mode: 0o700 })]);
       if (host.chownScratch) {
-        await Promise.all([chown(tmpDir, host.sandboxUid, host.sandboxGid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, host.sandboxUid, host.sandboxGid)]);
+        await Promise.all([chown(tmpDir, identity.uid, identity.gid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, identity.uid, identity.gid)]);
       }
       const cgroup = await createSandboxCgroup(id, spec.limits);
-      return new NamespaceSandbox({ id, spec, host, dir, workspaceDir, tmpDir, ownWorkspace, cgroup });
+      return new NamespaceSandbox({ id, spec, host, identity, dir, workspaceDir, tmpDir, ownWorkspace, cgroup });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+}
+
+/** A caller's workspace must be an existing folder (bwrap's own error would be cryptic); returns its owner. */
+async function checkWorkspace(path: string): Promise<{ uid: number; gid: number }> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new SandboxError("E_WORKSPACE", `The workspace ${path} is not an existing folder; create it first or leave --workspace out for a fresh empty one.`, { details: { path } });
+  }
+  return { uid: st.uid, gid: st.gid };
+}
+
+/**
+ * bwrap resolves the workspace path as the sandbox user, so every parent folder
+ * must be searchable by that user. Say so plainly instead of bwrap's "Permission denied".
+ */
+async function checkReachable(path: string, who: { uid: number; gid: number }): Promise<void> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const st = await stat(dir);
+    const bit = st.uid === who.uid ? 0o100 : st.gid === who.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new SandboxError("E_WORKSPACE", `The sandbox user (uid ${who.uid}) cannot reach the workspace ${path}: ${dir} is not searchable by it. Use a workspace outside ${dir}, allow search with \`chmod o+x ${dir}\`, or set sandbox.uid in the config.`, { details: { path, blockedAt: dir } });
+    }
+    if (dir === "/") return;
   }
 }

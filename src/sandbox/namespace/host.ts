@@ -14,6 +14,14 @@ import { SandboxError } from "../errors.js";
 /** The unprivileged host uid sandboxes run as when LuminaGuard itself runs as root. */
 const DEFAULT_SANDBOX_UID = 65534;
 
+/** The host user a sandbox runs as, and the passwd/group files that name it inside. */
+export interface SandboxIdentity {
+  uid: number;
+  gid: number;
+  passwdFile: string;
+  groupFile: string;
+}
+
 export class NamespaceHost {
   readonly bwrapPath: string;
   readonly sandboxUid: number;
@@ -21,8 +29,7 @@ export class NamespaceHost {
   readonly view: ViewEntry[];
   readonly dir: string;
   readonly sandboxesDir: string;
-  readonly passwdFile: string;
-  readonly groupFile: string;
+  private readonly identities = new Map<string, SandboxIdentity>();
   private readonly programs = new Map<string, string>();
   private readonly runAsRoot: boolean;
 
@@ -41,16 +48,34 @@ export class NamespaceHost {
     mkdirSync(this.sandboxesDir, { recursive: true, mode: 0o711 });
     chmodSync(this.dir, 0o711);
     chmodSync(this.sandboxesDir, 0o711);
-    this.passwdFile = join(this.dir, "passwd");
-    this.groupFile = join(this.dir, "group");
-    writeFileSync(this.passwdFile, `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${this.sandboxUid}:${this.sandboxGid}:LuminaGuard sandbox:/workspace:/bin/sh\n`, { mode: 0o644 });
-    writeFileSync(this.groupFile, `root:x:0:\nsandbox:x:${this.sandboxGid}:\n`, { mode: 0o644 });
+  }
+
+  /**
+   * Who a sandbox runs as: the default sandbox user, or (when we are root and the
+   * caller's workspace belongs to an ordinary user) that folder's owner, so the
+   * sandbox can write its workspace and what it writes stays the user's.
+   * The synthetic /etc/passwd and /etc/group name that user; written once per uid.
+   */
+  identity(owner?: { uid: number; gid: number }): SandboxIdentity {
+    const uid = this.runAsRoot && owner && owner.uid !== 0 ? owner.uid : this.sandboxUid;
+    const gid = uid === this.sandboxUid ? this.sandboxGid : owner!.gid;
+    const key = `${uid}:${gid}`;
+    let id = this.identities.get(key);
+    if (!id) {
+      const passwdFile = join(this.dir, `passwd-${uid}-${gid}`);
+      const groupFile = join(this.dir, `group-${uid}-${gid}`);
+      writeFileSync(passwdFile, `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${uid}:${gid}:LuminaGuard sandbox:/workspace:/bin/sh\n`, { mode: 0o644 });
+      writeFileSync(groupFile, `root:x:0:\nsandbox:x:${gid}:\n`, { mode: 0o644 });
+      id = { uid, gid, passwdFile, groupFile };
+      this.identities.set(key, id);
+    }
+    return id;
   }
 
   /** The argv prefix that drops from root to the sandbox user before bwrap runs. */
-  dropPrivilegesArgv(): string[] {
+  dropPrivilegesArgv(id: SandboxIdentity = this.identity()): string[] {
     if (!this.runAsRoot) return [];
-    return ["setpriv", `--reuid=${this.sandboxUid}`, `--regid=${this.sandboxGid}`, "--clear-groups"];
+    return ["setpriv", `--reuid=${id.uid}`, `--regid=${id.gid}`, "--clear-groups"];
   }
 
   /** Whether folders we create for a sandbox must be handed to the sandbox user. */

@@ -65,7 +65,7 @@ const userNamespacesProbe: Probe = {
       const said = messageOf(err).replace(/\s*Run `luminaguard doctor` for details\.\s*$/, "");
       return { status: "fail", detail: said, fix: "Check the bubblewrap and setpriv rows above; run the same bwrap command by hand to see the full error." };
     }
-    const as = host.dropPrivilegesArgv().length > 0 ? ` as uid ${host.sandboxUid}` : "";
+    const as = host.dropPrivilegesArgv().length > 0 ? ` as uid ${host.identity().uid}` : "";
     return { status: "ok", detail: `bwrap started a sandbox with new user, pid and net namespaces${as}` };
   },
 };

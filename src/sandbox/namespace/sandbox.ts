@@ -12,7 +12,7 @@ import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
 import { descendantPids, killQuietly } from "../proc-tree.js";
 import { bwrapArgs } from "./bwrap-args.js";
-import type { NamespaceHost } from "./host.js";
+import type { NamespaceHost, SandboxIdentity } from "./host.js";
 import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
 
 interface LimitEvents {
@@ -24,6 +24,7 @@ export interface NamespaceSandboxParts {
   id: string;
   spec: SandboxSpec;
   host: NamespaceHost;
+  identity: SandboxIdentity;
   dir: string;
   workspaceDir: string;
   tmpDir: string;
@@ -56,15 +57,15 @@ export class NamespaceSandbox implements Sandbox {
       throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
     }
     validateExec(argv, opts);
-    const { host, cgroup } = this.parts;
+    const { host, cgroup, identity } = this.parts;
     const seccompFd = openSync(host.seccompProgram(this.spec.seccomp.level, this.spec.seccomp.mode), "r");
     const inner = bwrapArgs({
       id: this.id,
-      uid: host.sandboxUid,
-      gid: host.sandboxGid,
+      uid: identity.uid,
+      gid: identity.gid,
       view: host.view,
-      passwdFile: host.passwdFile,
-      groupFile: host.groupFile,
+      passwdFile: identity.passwdFile,
+      groupFile: identity.groupFile,
       workspaceDir: this.parts.workspaceDir,
       tmpDir: this.parts.tmpDir,
       unshareNet: true,
@@ -73,7 +74,7 @@ export class NamespaceSandbox implements Sandbox {
       cwd: opts.cwd ?? "/workspace",
       argv,
     });
-    const launcher = [...host.dropPrivilegesArgv(), host.bwrapPath, ...inner];
+    const launcher = [...host.dropPrivilegesArgv(identity), host.bwrapPath, ...inner];
     const handle = startHostProcess({
       argv: enterCgroupArgv(cgroup.procsFiles, launcher),
       launcherEnv: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
@@ -162,3 +163,4 @@ function validateExec(argv: string[], opts: ExecOptions): void {
     throw new SandboxError("E_EXEC_INVALID", `cwd must be an absolute path inside the sandbox, got ${JSON.stringify(opts.cwd)}.`);
   }
 }
+

@@ -1,0 +1,118 @@
+/** The `luminaguard` command as a user runs it: output, exit codes, one-line errors. */
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { announceSkip, hasPython, namespaceSkipReason } from "../helpers/capabilities.js";
+
+const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
+const bundle = resolve(import.meta.dirname, "../../dist/luminaguard.mjs");
+
+function lg(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(bin, args, { input: input ?? "", encoding: "utf8", timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user-facing error: one line (plus an optional "see --help" hint), no stack trace. */
+function expectCleanError(stderr: string, pattern: RegExp): void {
+  expect(stderr).toMatch(pattern);
+  expect(stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+  expect(stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+}
+
+beforeAll(() => {
+  if (!existsSync(bundle)) throw new Error("dist/luminaguard.mjs is missing: run `make build` (make test does it) before the CLI tests.");
+});
+
+describe("luminaguard CLI: usage", () => {
+  it("explains itself with --help", () => {
+    const top = lg(["--help"]);
+    expect(top.code).toBe(0);
+    for (const cmd of ["exec", "doctor", "demo"]) expect(top.stdout).toContain(cmd);
+    const exec = lg(["exec", "--help"]);
+    expect(exec.code).toBe(0);
+    expect(exec.stdout).toMatch(/--memory <size>/);
+    expect(exec.stdout).toMatch(/124\s+the command exceeded --timeout/);
+  });
+
+  it.each([
+    [["exec", "--memory", "12XB", "--", "true"], /Invalid memory limit "12XB".*512M/],
+    [["exec", "--bogus", "--", "true"], /unknown option '--bogus'/],
+    [["exec"], /missing required argument 'command'/],
+    [["exec", "--cpus", "many", "--", "true"], /--cpus needs a number/],
+    [["exec", "--timeout", "soon", "--", "true"], /Invalid --timeout "soon"/],
+    [["exec", "--env", "NOEQUALS", "--", "true"], /--env needs KEY=VALUE/],
+    [["exec", "--seccomp", "loose", "--", "true"], /Allowed choices are strict, default, permissive/],
+    [["frobnicate"], /unknown command 'frobnicate'/],
+  ])("%j fails with exit 2 and one clear line", (args, pattern) => {
+    const r = lg(args);
+    expect(r.code).toBe(2);
+    expectCleanError(r.stderr, pattern);
+  });
+});
+
+const skip = namespaceSkipReason();
+announceSkip("CLI exec", skip);
+
+describe.skipIf(skip !== undefined)("luminaguard exec", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "lg-cli-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("streams the command's output and passes its exit code through", () => {
+    const r = lg(["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    expect(r).toMatchObject({ code: 7, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("forwards piped stdin, env and cwd", () => {
+    const r = lg(["exec", "-e", "WHO=you", "--cwd", "/tmp", "--", "sh", "-c", 'cat; echo "$WHO $(pwd)"'], "piped\n");
+    expect(r).toMatchObject({ code: 0, stdout: "piped\nyou /tmp\n" });
+  });
+
+  it("exits 124 on timeout, with the reason", () => {
+    const r = lg(["exec", "--timeout", "300ms", "--", "sleep", "30"]);
+    expect(r.code).toBe(124);
+    expectCleanError(r.stderr, /E_EXEC_TIMEOUT/);
+  });
+
+  it("exits 128+N when the command is killed by signal N", () => {
+    expect(lg(["exec", "--", "sh", "-c", "kill -TERM $$"]).code).toBe(143);
+  });
+
+  it.skipIf(!hasPython)("exits 137 with E_OOM when the memory limit is hit", () => {
+    const r = lg(["exec", "--memory", "48M", "--", "python3", "-c", "b = bytearray(200 * 1024 * 1024)"]);
+    expect(r.code).toBe(137);
+    expectCleanError(r.stderr, /out of memory.*\[E_OOM\]/);
+  });
+
+  it("mounts a given workspace read-write and keeps it afterwards", () => {
+    const ws = mkdtempSync(join(dir, "ws-"));
+    rmSync(ws, { recursive: true });
+    const missing = lg(["exec", "--workspace", ws, "--", "true"]);
+    expect(missing.code).toBe(125);
+    expectCleanError(missing.stderr, /is not an existing folder.*\[E_WORKSPACE\]/);
+    // An ordinary user's private folder: the sandbox runs as its owner, so it can write there.
+    chmodSync(dir, 0o711);
+    const own = mkdtempSync(join(dir, "ws-"));
+    chownSync(own, 4242, 4242);
+    const r = lg(["exec", "--workspace", own, "--", "sh", "-c", "echo kept > /workspace/result.txt; id -u"]);
+    expect(r).toMatchObject({ code: 0, stdout: "4242\n" });
+    expect(readFileSync(join(own, "result.txt"), "utf8")).toBe("kept\n");
+    expect(statSync(join(own, "result.txt")).uid).toBe(4242);
+    // Behind a folder the sandbox user cannot search: a clear error, not bwrap's.
+    chmodSync(dir, 0o700);
+    const hidden = lg(["exec", "--workspace", own, "--", "true"]);
+    expect(hidden.code).toBe(125);
+    expectCleanError(hidden.stderr, /cannot reach the workspace.*not searchable.*\[E_WORKSPACE\]/);
+  });
+
+  it("reports the host with doctor --json", () => {
+    const r = lg(["doctor", "--json"]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { ready: { namespace: boolean } };
+    expect(report.ready.namespace).toBe(true);
+  });
+});
