@@ -37,7 +37,10 @@ elif command -v node >/dev/null && [ "$(node_major node)" -ge 22 ]; then
   :
 else
   log "host Node is $(node --version 2>/dev/null || echo missing); installing Node 24 into .tools/"
-  (cd "$tools" && npm install --no-audit --no-fund --silent --no-save node@24 >&2)
+  # A package.json of its own, or npm would walk up and install into the project's node_modules.
+  [ -f "$tools/package.json" ] || echo '{ "private": true, "description": "LuminaGuard build tools" }' > "$tools/package.json"
+  (cd "$tools" && npm install --no-audit --no-fund --loglevel=error node@24 >&2)
+  "$tools/node_modules/.bin/node" --version >/dev/null || { log "Node 24 did not install into .tools/"; exit 1; }
 fi
 export PATH="$tools/node_modules/.bin:$PATH"
 
