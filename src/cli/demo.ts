@@ -30,7 +30,7 @@ async function run(sb: Sandbox, argv: string[], timeoutMs = 20_000): Promise<{ o
 async function attempt(sb: Sandbox, label: string, argv: string[]): Promise<boolean> {
   const r = await run(sb, argv);
   const blocked = r.code !== 0;
-  const why = r.out.split("\n").pop()?.slice(0, 70) ?? "";
+  const why = (r.out.split("\n").find((l) => l.trim()) ?? "").trim().slice(0, 70);
   say(`  ${blocked ? style.green("blocked") : style.red("ESCAPED")}  ${label.padEnd(34)} ${style.dim(why)}`);
   return blocked;
 }
@@ -68,8 +68,8 @@ async function demo(): Promise<number> {
       ["write into /usr", ["sh", "-c", "echo x > /usr/pwned"]],
       ["new user namespace", ["unshare", "-U", "true"]],
       ["mount a filesystem", ["mount", "-t", "tmpfs", "none", "/tmp"]],
-      ["ptrace (seccomp)", ["python3", "-c", "import ctypes,sys; sys.exit(0 if ctypes.CDLL(None).syscall(101,0,0,0,0)==0 else 1)"]],
-      [`reach host 127.0.0.1:${port}`, ["python3", "-c", `import socket; socket.create_connection(("127.0.0.1", ${port}), 2)`]],
+      ["ptrace (seccomp)", ["python3", "-c", "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(101, 0, 0, 0, 0) != 0: sys.exit('ptrace: ' + os.strerror(ctypes.get_errno()))"]],
+      [`reach host 127.0.0.1:${port}`, ["python3", "-c", `import socket, sys\ntry: socket.create_connection(("127.0.0.1", ${port}), 2)\nexcept OSError as e: sys.exit(f"connect: {e.strerror}")`]],
     ];
     for (const [label, argv] of checks) if (!(await attempt(sb, label, argv))) escapes++;
     server.close();
@@ -91,6 +91,8 @@ async function demo(): Promise<number> {
     const leases = await Promise.all(Array.from({ length: 4 }, () => pool.lease()));
     await Promise.all(leases.map((l) => run(l.sandbox, ["true"])));
     await Promise.all(leases.map((l) => l.release()));
+    // Let the pool refill so the snapshot shows it warm again.
+    for (let i = 0; i < 100 && pool.stats().idle < 2; i++) await new Promise((r) => setTimeout(r, 20));
     const s = pool.stats();
     say(`  leases: ${s.hits} warm hits, ${s.misses} misses; sandboxes spawned ${s.spawned}, destroyed ${s.destroyed}`);
     say(`  spawn ms p50 ${s.spawnMs.p50.toFixed(1)} / p95 ${s.spawnMs.p95.toFixed(1)}; lease wait ms p50 ${s.leaseWaitMs.p50.toFixed(2)} / p95 ${s.leaseWaitMs.p95.toFixed(2)}`);

@@ -3,8 +3,8 @@
  * project's hosts are cgroup v1 hybrids, users' machines mostly cgroup v2).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSandboxCgroup, detectCgroups, enterCgroupArgv, sweepStaleCgroups, type SandboxCgroup } from "../../src/policy/limits/index.js";
 import type { SandboxLimits } from "../../src/sandbox/types.js";
@@ -172,6 +172,16 @@ describe.skipIf(skipReason !== undefined)(`cgroup limits on this host (cgroup v$
     expect(procCpu).toBeLessThanOrEqual(0.35 * wall);
     expect(procCpu).toBeGreaterThan(0);
     if (usage.cpuUsec !== undefined) expect(usage.cpuUsec / 1e6).toBeLessThanOrEqual(0.35 * wall);
+  });
+
+  it("refuses a duplicate sandbox id and recreates its folders when someone removed them", async () => {
+    const cg = await make();
+    await expect(createSandboxCgroup(cg.id, { memoryBytes: 64 * MiB, pids: 16, cpus: 1 })).rejects.toMatchObject({ code: "E_CGROUP_SETUP" });
+    for (const path of cg.paths) expect(existsSync(path)).toBe(true);
+    await cg.destroy();
+    for (const path of cg.paths) rmdirSync(dirname(path));
+    const again = await make();
+    for (const path of again.paths) expect(existsSync(path)).toBe(true);
   });
 
   it("sweeps a stale cgroup of a dead owner (killing what runs in it) and keeps live ones", async () => {

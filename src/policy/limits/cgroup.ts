@@ -76,7 +76,12 @@ export async function createSandboxCgroup(id: string, limits: SandboxLimits): Pr
     // Someone removed our folders under us: set them up again once.
     if (!(err instanceof ParentMissing)) throw err;
     forgetOwnerDirs(host);
-    return createIn(host, await ensureOwnerDirs(host), id, values);
+    try {
+      return createIn(host, await ensureOwnerDirs(host), id, values);
+    } catch (again) {
+      if (!(again instanceof ParentMissing)) throw again;
+      throw new LimitsError("E_CGROUP_SETUP", `Could not create cgroup ${again.message}: its parent folder keeps disappearing (is another tool removing cgroups?).`, { cause: again });
+    }
   }
 }
 
@@ -111,7 +116,13 @@ function createIn(host: CgroupHost, ownerDirs: string[], id: string, values: Lim
       }
     }
   } catch (err) {
-    for (const d of made) tryRmdir(d);
+    for (const d of made) {
+      try {
+        tryRmdir(d);
+      } catch {
+        // keep the original error; the sweep removes what is left
+      }
+    }
     throw err;
   }
   return new Cgroup(host, id, dirs);

@@ -59,4 +59,5 @@ export function killQuiet(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Resolve after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -28,6 +28,7 @@ export function trackLive(key: object, dirs: string[]): void {
   hook();
 }
 
+/** Forget a sandbox cgroup once destroy() removed it. */
 export function untrackLive(key: object): void {
   liveDirs.delete(key);
 }

@@ -35,10 +35,7 @@ async function prepare(host: CgroupHost): Promise<string[]> {
   const owner = await ownOwnerName();
   const dirs = host.version === 2 ? [prepareV2(host, owner)] : host.hierarchies.map((h) => prepareV1(h, owner));
   trackOwnerDirs(dirs);
-  await pruneDeadOwners(
-    dirs.map((d) => dirname(d)),
-    owner,
-  );
+  await pruneDeadOwners(dirs.map((d) => dirname(d)), owner);
   return dirs;
 }
 

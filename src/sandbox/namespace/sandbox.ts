@@ -12,6 +12,7 @@ import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
 import { descendantPids, killQuietly } from "../proc-tree.js";
 import { bwrapArgs } from "./bwrap-args.js";
+import { formatSize } from "../../config/size.js";
 import type { NamespaceHost, SandboxIdentity } from "./host.js";
 import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
 
@@ -106,7 +107,7 @@ export class NamespaceSandbox implements Sandbox {
     this.lastEvents = now;
     const { limits } = this.spec;
     if (now.oomKills > before.oomKills) {
-      return new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${limits.memoryBytes} bytes) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.`, { details: { result: res, limitBytes: limits.memoryBytes } });
+      return new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${formatSize(limits.memoryBytes)}) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.`, { details: { result: res, limitBytes: limits.memoryBytes } });
     }
     if (now.pidsMaxHits > before.pidsMaxHits) {
       return new SandboxError("E_PIDS_LIMIT", `The command hit the sandbox's process limit (${limits.pids}, including the launcher's own 2) and failed; a fork bomb or a very parallel build does this. Raise --pids if the work is legitimate.`, { details: { result: res, limit: limits.pids } });
