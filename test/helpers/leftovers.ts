@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runtimeDir } from "../../src/config/paths.js";
 
@@ -30,6 +30,5 @@ function findNamed(root: string, ids: Set<string>, depth: number): string[] {
 /** Scratch folders and cgroups of namespace sandboxes that still exist. */
 export async function namespaceLeftovers(ids: string[]): Promise<string[]> {
   const set = new Set(ids);
-  const dirs = ids.map((id) => join(runtimeDir(), "sandboxes", id)).filter((p) => existsSync(p));
-  return [...dirs, ...findNamed("/sys/fs/cgroup", set, 7)];
+  return [...findNamed(join(runtimeDir(), "sandboxes"), set, 1), ...findNamed("/sys/fs/cgroup", set, 7)];
 }

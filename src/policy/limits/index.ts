@@ -5,3 +5,4 @@ export { createSandboxCgroup, type SandboxCgroup, type CgroupUsage, type CgroupE
 export { enterCgroupArgv } from "./enter.js";
 export { sweepStaleCgroups } from "./sweep.js";
 export { limitValues, MIN_MEMORY_BYTES, CPU_PERIOD_US, type LimitValues } from "./values.js";
+export { ownOwnerName, parseOwnerName, ownerAlive } from "./owner.js";

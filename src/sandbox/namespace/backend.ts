@@ -6,7 +6,8 @@ import { SandboxError } from "../errors.js";
 import { newSandboxId } from "../ids.js";
 import { NamespaceHost, probeUserNamespacesCached } from "./host.js";
 import { NamespaceSandbox } from "./sandbox.js";
-import { createSandboxCgroup } from "../../policy/limits/index.js";
+import { createSandboxCgroup, sweepStaleCgroups } from "../../policy/limits/index.js";
+import { ownScratchDir, sweepStaleScratch } from "./scratch.js";
 
 export interface NamespaceBackendOptions {
   /** Host uid sandboxes run as when we are root (default 65534). */
@@ -25,9 +26,15 @@ export class NamespaceBackend implements Backend {
     return this.hostInstance;
   }
 
-  /** Verify once that bwrap exists and user namespaces work here. */
+  /**
+   * Verify once that bwrap exists and user namespaces work here, and remove what
+   * crashed earlier processes left behind (their cgroups and scratch folders).
+   */
   check(): Promise<void> {
-    this.checked ??= Promise.resolve().then(() => probeUserNamespacesCached(this.host));
+    this.checked ??= Promise.resolve().then(async () => {
+      await probeUserNamespacesCached(this.host);
+      await Promise.all([sweepStaleCgroups(), sweepStaleScratch(this.host.sandboxesDir)]);
+    });
     // A failed probe is retried on the next call (the admin may have fixed the host).
     this.checked.catch(() => (this.checked = undefined));
     return this.checked;
@@ -43,7 +50,7 @@ export class NamespaceBackend implements Backend {
     const identity = host.identity(owner);
     if (spec.workspace !== undefined) await checkReachable(resolve(spec.workspace), identity);
     const id = newSandboxId();
-    const dir = join(host.sandboxesDir, id);
+    const dir = join(await ownScratchDir(host.sandboxesDir), id);
     const tmpDir = join(dir, "tmp");
     const ownWorkspace = spec.workspace !== undefined;
     const workspaceDir = ownWorkspace ? resolve(spec.workspace!) : join(dir, "workspace");
