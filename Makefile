@@ -35,6 +35,7 @@ bench: build
 	@bash bench/setup.sh
 	@tsc -p tsconfig.bench.json
 	@node .cache/bench-build/bench/spawn.js
+	@node .cache/bench-build/bench/report.js
 
 clean:
 	rm -rf dist
