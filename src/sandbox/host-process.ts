@@ -35,8 +35,9 @@ export function startHostProcess(opts: HostProcessOptions): ExecHandle {
   const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
     stdio,
     env: opts.launcherEnv,
-    // Our own process group, so a terminal's Ctrl-C reaches us, not the sandbox directly.
-    detached: false,
+    // A session of its own: a terminal's Ctrl-C reaches only us, and we end the
+    // sandbox deliberately (abort → kill the tree → E_EXEC_ABORTED), never halfway.
+    detached: true,
   });
   let ending: "timeout" | "abort" | undefined;
   let exited = false;
