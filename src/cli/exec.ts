@@ -7,8 +7,9 @@ import { createBackend } from "../sandbox/backends.js";
 import { LuminaError, UsageError } from "../errors.js";
 import { EXIT, printError } from "./output.js";
 import { signalToExitCode } from "./exit-codes.js";
+import { networkFromFlags, type NetFlags } from "./net-flags.js";
 
-interface ExecFlags {
+interface ExecFlags extends NetFlags {
   backend?: string;
   memory?: string;
   cpus?: string;
@@ -36,7 +37,8 @@ Examples:
   luminaguard exec --memory 256M --pids 64 --timeout 30s -- python3 script.py
   luminaguard exec --workspace ./project --seccomp strict -- sh -c 'ls -la'`;
 
-function collectEnv(value: string, previous: string[]): string[] {
+/** Accumulates a repeatable flag. */
+function collectRepeated(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
@@ -59,6 +61,8 @@ function specFromFlags(flags: ExecFlags) {
   if (flags.seccomp) seccomp.level = flags.seccomp;
   if (flags.seccompMode) seccomp.mode = flags.seccompMode;
   if (flags.workspace) sandbox.workspace = flags.workspace;
+  const network = networkFromFlags(flags, sandbox.network);
+  if (network !== undefined) sandbox.network = network;
   const config = parseConfig({ ...raw, sandbox: { ...sandbox, limits, seccomp } }, "options");
   return { config, spec: toSandboxSpec(config.sandbox) };
 }
@@ -129,7 +133,12 @@ export function execCommand(): Command {
     .addOption(new Option("--seccomp-mode <mode>", "enforce: blocked calls fail with EPERM; log: unlisted calls are allowed and logged by the kernel").choices(["enforce", "log"]))
     .option("--workspace <dir>", "host folder to mount read-write at /workspace (default: a fresh empty folder, deleted afterwards)")
     .option("--cwd <path>", "working directory inside the sandbox (default /workspace)")
-    .option("-e, --env <KEY=VALUE>", "set an environment variable inside (repeatable); nothing is inherited from the host", collectEnv, [])
+    .option("-e, --env <KEY=VALUE>", "set an environment variable inside (repeatable); nothing is inherited from the host", collectRepeated, [])
+    .option("--net <policy>", 'network policy: "none" (default), a JSON policy, or @FILE holding one (see docs/firewall.md)')
+    .option("--allow <dest>", "allow egress to DEST[:PORTS][/PROTO], e.g. 10.0.0.5:443, 10.1.0.0/16:80-90/udp (repeatable)", collectRepeated, [])
+    .option("--allow-domain <name>", "allow HTTP(S) to a domain through the egress proxy, e.g. api.example.com, *.example.org (repeatable)", collectRepeated, [])
+    .option("--dns <ip>", "the only DNS resolver the sandbox may query (repeatable)", collectRepeated, [])
+    .addOption(new Option("--net-mode <mode>", "enforce: drop what is not allowed; test: allow but log and count it; disabled: no filtering (loud warning)").choices(["enforce", "test", "disabled"]))
     .option("--config <file>", "config file (default ~/.config/luminaguard/config.json)")
     .passThroughOptions()
     .addHelpText("after", HELP_AFTER)

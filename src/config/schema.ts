@@ -10,6 +10,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { parseSize } from "./size.js";
 import type { SandboxSpec } from "../sandbox/types.js";
+import { networkPolicySchema } from "../policy/firewall/policy.js";
 
 z.config(en());
 
@@ -44,7 +45,7 @@ export const sandboxSchema = z.strictObject({
     }),
     {},
   ),
-  network: z._default(z.literal("none"), "none"),
+  network: z._default(networkPolicySchema, "none"),
   workspace: z.optional(z.string().check(z.minLength(1))),
   maxFileBytes: z._default(size("file size limit"), 16 * 1024 * 1024),
   /** Host uid the sandbox runs as when LuminaGuard runs as root. */

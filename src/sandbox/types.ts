@@ -4,6 +4,7 @@
  * not depend on the backend.
  */
 import type { SeccompLevel, SeccompMode } from "../policy/seccomp/profile.js";
+import type { NetworkPolicy } from "../policy/firewall/policy.js";
 
 export type BackendName = "namespace" | "microvm" | "gvisor";
 
@@ -23,10 +24,10 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   seccomp: { level: SeccompLevel; mode: SeccompMode };
   /**
-   * Network policy. Only "none" (loopback inside, nothing outside) exists today;
-   * the firewall adds allow-lists through the `NetworkAttacher` seam.
+   * Network policy: "none" (loopback inside, nothing outside), or an allow-list
+   * enforced by the egress firewall (its own network namespace, nftables, proxy).
    */
-  network: "none";
+  network: NetworkPolicy;
   /** Host folder mounted read-write at /workspace; a fresh temp folder when absent. */
   workspace?: string | undefined;
   /** Maximum size of one file read or written through `Sandbox.files`. */
