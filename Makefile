@@ -30,11 +30,12 @@ test: setup
 demo: build
 	@./bin/luminaguard demo
 
-## make bench: spawn benchmarks against raw bwrap and srt; writes bench/results/.
+## make bench: spawn (vs raw bwrap and srt) and network benchmarks; writes bench/results/ and docs/BENCHMARKS.md.
 bench: build
 	@bash bench/setup.sh
 	@tsc -p tsconfig.bench.json
 	@node .cache/bench-build/bench/spawn.js
+	@node .cache/bench-build/bench/net.js
 	@node .cache/bench-build/bench/report.js
 
 clean:

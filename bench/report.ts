@@ -2,16 +2,11 @@
  * Writes docs/BENCHMARKS.md from the latest table of every benchmark
  * (bench/results/<name>-latest.md). Generated, never edited by hand.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, release } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { repoRoot } from "./stats.js";
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "bench", "setup.sh"))) dir = dirname(dir);
-  return dir;
-}
 
 const root = repoRoot();
 const results = join(root, "bench", "results");

@@ -8,10 +8,9 @@
  * RUNS=50 make bench for a quicker, noisier run.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync, openSync, closeSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, writeFileSync, openSync, closeSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { NamespaceBackend } from "../src/sandbox/namespace/backend.js";
 import { NamespaceHost } from "../src/sandbox/namespace/host.js";
 import { bwrapArgs } from "../src/sandbox/namespace/bwrap-args.js";
@@ -19,18 +18,8 @@ import { SandboxPool } from "../src/sandbox/pool.js";
 import { collect } from "../src/sandbox/collect.js";
 import { parseConfig } from "../src/config/load.js";
 import { toSandboxSpec } from "../src/config/schema.js";
-import { measure, summarize, table, type Summary } from "./stats.js";
+import { measure, repoRoot, summarize, table, type Summary } from "./stats.js";
 
-/** The repository root: this file runs compiled from .cache/bench-build/bench/. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "bench", "setup.sh"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("cannot find the repository root (bench/setup.sh)");
-    dir = up;
-  }
-  return dir;
-}
 const root = repoRoot();
 const here = join(root, "bench");
 const RUNS = Number(process.env.RUNS ?? 200);

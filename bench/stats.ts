@@ -1,4 +1,18 @@
 /** Timing helpers shared by the benchmarks. */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: benchmarks run compiled from .cache/bench-build/bench/. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "bench", "setup.sh"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find the repository root (bench/setup.sh)");
+    dir = up;
+  }
+  return dir;
+}
 export interface Summary {
   name: string;
   runs: number;

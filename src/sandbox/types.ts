@@ -5,6 +5,7 @@
  */
 import type { SeccompLevel, SeccompMode } from "../policy/seccomp/profile.js";
 import type { NetworkPolicy } from "../policy/firewall/policy.js";
+import type { SandboxNetwork } from "./network.js";
 
 export type BackendName = "namespace" | "microvm" | "gvisor";
 
@@ -93,6 +94,8 @@ export interface Sandbox {
   readonly spec: SandboxSpec;
   exec(argv: string[], opts?: ExecOptions): ExecHandle;
   readonly files: SandboxFiles;
+  /** The sandbox's network when its policy is not "none": live policy updates, rules, counters. */
+  readonly network: Pick<SandboxNetwork, "update" | "rules" | "stats"> | undefined;
   /** Kill everything inside and free every host resource. Safe to call twice. */
   destroy(): Promise<void>;
   readonly destroyed: boolean;

@@ -87,6 +87,7 @@ export class FakeBackend implements Backend {
 
 export class FakeSandbox implements Sandbox {
   readonly backend: BackendName = "namespace";
+  readonly network = undefined;
   destroyed = false;
   private destroying: Promise<void> | undefined;
   private readonly store = new Map<string, Uint8Array>();

@@ -9,7 +9,7 @@
  * directory, and a pool that clashes with a real network.
  */
 import { readFileSync } from "node:fs";
-import { ipv4ToNumber, numberToIpv4, parseCidr } from "./cidr.js";
+import { numberToIpv4, parseCidr } from "./cidr.js";
 import { FirewallError } from "./errors.js";
 
 export const DEFAULT_POOL = "10.203.0.0/16";
@@ -102,11 +102,4 @@ function leHex(h: string): number | undefined {
   if (!/^[0-9A-Fa-f]{8}$/.test(h)) return undefined;
   const n = parseInt(h, 16);
   return (((n & 0xff) << 24) | (((n >>> 8) & 0xff) << 16) | (((n >>> 16) & 0xff) << 8) | (n >>> 24)) >>> 0;
-}
-
-/** True when `addr` (dotted quad) lies in `subnet`. */
-export function inSubnet(addr: string, subnet: Subnet): boolean {
-  const a = ipv4ToNumber(addr);
-  const net = ipv4ToNumber(subnet.cidr.split("/")[0]!);
-  return a !== undefined && net !== undefined && a >= net && a < net + SUBNET_SIZE;
 }

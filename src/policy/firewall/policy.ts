@@ -63,6 +63,9 @@ const rulesShape = z.strictObject({
 });
 
 type Path = (string | number)[];
+
+/** Names in this range need no punycode conversion (anything else invalid is caught by the label rules). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 type Report = (path: Path, message: string) => void;
 
 /** The policy schema; embed it in the config at `sandbox.network` (with `z._default(..., "none")`). */
@@ -151,9 +154,10 @@ function allowRule(a: z.infer<typeof allowShape>, path: Path, report: Report): A
     const c = ipFamily(host) !== undefined ? parseCidr(host) : undefined;
     if (c && !("error" in c)) target = { cidr: c.text };
     else {
-      const error = hostnameProblem(host.toLowerCase(), JSON.stringify(host), false);
+      const name = host.toLowerCase().replace(/\.$/, "");
+      const error = hostnameProblem(name, JSON.stringify(host), false);
       if (error) report([...path, "host"], error);
-      else target = { host: host.toLowerCase().replace(/\.$/, "") };
+      else target = { host: PRINTABLE_ASCII.test(name) ? name : domainToASCII(name) };
     }
   }
   return ok && target ? { ...target, ports, proto } : undefined;
@@ -161,7 +165,10 @@ function allowRule(a: z.infer<typeof allowShape>, path: Path, report: Report): A
 
 function portRange(p: number | string): PortRange | string {
   const inRange = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
-  if (typeof p === "number") return inRange(p) ? { from: p, to: p } : `port ${p} is out of range: ports are whole numbers 1-65535`;
+  if (typeof p === "number") {
+    if (!Number.isInteger(p)) return `port ${p} is not a whole number`;
+    return inRange(p) ? { from: p, to: p } : `port ${p} is out of range: ports are 1-65535`;
+  }
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(p.trim());
   if (!m) return `"${p}" is not a port or range: write 443 or "8000-8100"`;
   const from = Number(m[1]);
@@ -199,10 +206,10 @@ function hostnameProblem(name: string, q: string, forDomains: boolean): string |
   if (/^[a-z][a-z0-9+.-]*:\/\//.test(name)) return `${q} has a scheme: write only the host name, e.g. "${name.replace(/^[a-z0-9+.-]*:\/\//, "").split(/[/:]/)[0]}"`;
   if (forDomains && ipFamily(name) !== undefined) return `${q} is an IP address: put addresses in "allow" as {"cidr": "${name}"}`;
   if (name.includes("/")) return `${q} has a path: write only the host name, e.g. "${name.split("/")[0]}"`;
-  if (name.includes(":")) return `${q} has a port: ${forDomains ? "domains are reached through the proxy on ports 80 and 443" : 'put ports in "ports"'}`;
+  if (name.includes(":")) return `${q} has a port: ${forDomains ? "write only the name (domains are reached through the egress proxy, which decides the ports)" : 'put ports in "ports"'}`;
   if (name === "" || name.length > 253) return `${q} is not a valid host name (1-253 characters)`;
   // Non-ASCII names are allowed and stored as punycode; the label rules apply to that form.
-  const ascii = /^[\x00-\x7f]*$/.test(name) ? name : domainToASCII(name);
+  const ascii = PRINTABLE_ASCII.test(name) ? name : domainToASCII(name);
   const bad = ascii.split(".").find((l) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l));
   if (ascii === "" || bad !== undefined) return `${q} is not a valid host name: labels are letters, digits and inner hyphens, 1-63 characters, separated by dots`;
   return undefined;

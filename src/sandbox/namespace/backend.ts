@@ -1,5 +1,5 @@
 /** The hardened Linux-namespace backend: bubblewrap + seccomp + cgroup limits. */
-import { chown, mkdir, rm, stat } from "node:fs/promises";
+import { chown, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Backend, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
@@ -8,10 +8,13 @@ import { NamespaceHost, probeUserNamespacesCached } from "./host.js";
 import { NamespaceSandbox } from "./sandbox.js";
 import { createSandboxCgroup, sweepStaleCgroups } from "../../policy/limits/index.js";
 import { ownScratchDir, sweepStaleScratch } from "./scratch.js";
+import { SandboxNetworking } from "../network.js";
 
 export interface NamespaceBackendOptions {
   /** Host uid sandboxes run as when we are root (default 65534). */
   sandboxUid?: number;
+  /** Networking for sandboxes whose policy is not "none" (default: one made on first use). */
+  networking?: SandboxNetworking;
 }
 
 export class NamespaceBackend implements Backend {
@@ -19,7 +22,22 @@ export class NamespaceBackend implements Backend {
   private hostInstance: NamespaceHost | undefined;
   private checked: Promise<void> | undefined;
 
-  constructor(private readonly opts: NamespaceBackendOptions = {}) {}
+  private net: SandboxNetworking | undefined;
+
+  constructor(private readonly opts: NamespaceBackendOptions = {}) {
+    this.net = opts.networking;
+  }
+
+  /** The firewall and egress proxy, made on the first networked sandbox. */
+  networking(): SandboxNetworking {
+    this.net ??= new SandboxNetworking();
+    return this.net;
+  }
+
+  /** Stop the networking helpers (the proxy, the firewall's helper shells); sandboxes must be destroyed first. */
+  async close(): Promise<void> {
+    await this.net?.close();
+  }
 
   private get host(): NamespaceHost {
     this.hostInstance ??= new NamespaceHost({ sandboxUid: this.opts.sandboxUid });
@@ -41,9 +59,6 @@ export class NamespaceBackend implements Backend {
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    if (spec.network !== "none") {
-      throw new SandboxError("E_BACKEND_UNAVAILABLE", "Network policies other than \"none\" need the egress firewall, which this build does not have yet.");
-    }
     await this.check();
     const owner = spec.workspace !== undefined ? await checkWorkspace(spec.workspace) : undefined;
     const host = this.host;
@@ -60,8 +75,18 @@ export class NamespaceBackend implements Backend {
       if (host.chownScratch) {
         await Promise.all([chown(tmpDir, identity.uid, identity.gid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, identity.uid, identity.gid)]);
       }
-      const cgroup = await createSandboxCgroup(id, spec.limits);
-      return new NamespaceSandbox({ id, spec, host, identity, dir, workspaceDir, tmpDir, ownWorkspace, cgroup });
+      const [cgroup, network] = await Promise.allSettled([createSandboxCgroup(id, spec.limits), spec.network === "none" ? undefined : this.networking().attach(id, spec.network)]);
+      if (cgroup.status === "rejected" || network.status === "rejected") {
+        if (cgroup.status === "fulfilled") await cgroup.value.destroy().catch(() => undefined);
+        if (network.status === "fulfilled") await network.value?.release().catch(() => undefined);
+        throw cgroup.status === "rejected" ? cgroup.reason : (network as PromiseRejectedResult).reason;
+      }
+      let resolvConf: string | undefined;
+      if (network.value) {
+        resolvConf = join(dir, "resolv.conf");
+        await writeFile(resolvConf, network.value.resolvConf(), { mode: 0o644 });
+      }
+      return new NamespaceSandbox({ id, spec, host, identity, dir, workspaceDir, tmpDir, ownWorkspace, cgroup: cgroup.value, network: network.value, resolvConf });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;

@@ -18,6 +18,8 @@ export interface BwrapInput {
   tmpDir: string;
   /** When false the command shares the caller's network namespace (the firewall put it in one). */
   unshareNet: boolean;
+  /** Extra host files bound read-only: [host path, sandbox path] (e.g. the sandbox's resolv.conf). */
+  extraRoBinds?: [string, string][];
   /** fd number of a compiled seccomp program, or undefined for none. */
   seccompFd: number | undefined;
   env: Record<string, string>;
@@ -57,6 +59,7 @@ export function bwrapArgs(input: BwrapInput): string[] {
   a.push(
     "--ro-bind", input.passwdFile, "/etc/passwd",
     "--ro-bind", input.groupFile, "/etc/group",
+    ...(input.extraRoBinds ?? []).flatMap(([from, to]) => ["--ro-bind", from, to]),
     "--proc", "/proc",
     "--dev", "/dev",
     "--bind", input.tmpDir, "/tmp",

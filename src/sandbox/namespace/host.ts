@@ -31,6 +31,7 @@ export class NamespaceHost {
   readonly sandboxesDir: string;
   private readonly identities = new Map<string, SandboxIdentity>();
   private readonly programs = new Map<string, string>();
+  private nsenter: string | undefined;
   private readonly runAsRoot: boolean;
 
   constructor(opts: { sandboxUid?: number | undefined } = {}) {
@@ -76,6 +77,12 @@ export class NamespaceHost {
   dropPrivilegesArgv(id: SandboxIdentity = this.identity()): string[] {
     if (!this.runAsRoot) return [];
     return ["setpriv", `--reuid=${id.uid}`, `--regid=${id.gid}`, "--clear-groups"];
+  }
+
+  /** util-linux nsenter, which puts the launcher into a sandbox's network namespace. */
+  nsenterPath(): string {
+    this.nsenter ??= findExecutable("nsenter");
+    return this.nsenter;
   }
 
   /** Whether folders we create for a sandbox must be handed to the sandbox user. */

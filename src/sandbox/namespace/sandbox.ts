@@ -14,6 +14,7 @@ import { descendantPids, killQuietly } from "../proc-tree.js";
 import { bwrapArgs } from "./bwrap-args.js";
 import { formatSize } from "../../config/size.js";
 import type { NamespaceHost, SandboxIdentity } from "./host.js";
+import type { SandboxNetwork } from "../network.js";
 import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
 
 interface LimitEvents {
@@ -32,6 +33,10 @@ export interface NamespaceSandboxParts {
   /** True when the workspace is the caller's folder, which destroy() must keep. */
   ownWorkspace: boolean;
   cgroup: SandboxCgroup;
+  /** The firewall's network namespace and rules, when the policy is not "none". */
+  network: SandboxNetwork | undefined;
+  /** The sandbox's /etc/resolv.conf on the host (networked sandboxes only). */
+  resolvConf: string | undefined;
 }
 
 export class NamespaceSandbox implements Sandbox {
@@ -39,6 +44,7 @@ export class NamespaceSandbox implements Sandbox {
   readonly backend = "namespace" as const;
   readonly spec: SandboxSpec;
   readonly files: SandboxFiles;
+  readonly network: SandboxNetwork | undefined;
   private readonly running = new Set<ExecHandle>();
   private lastEvents: LimitEvents = { oomKills: 0, pidsMaxHits: 0 };
   private destroying: Promise<void> | undefined;
@@ -46,6 +52,7 @@ export class NamespaceSandbox implements Sandbox {
   constructor(private readonly parts: NamespaceSandboxParts) {
     this.id = parts.id;
     this.spec = parts.spec;
+    this.network = parts.network;
     this.files = execFiles((argv, opts) => this.exec(argv, opts), parts.spec.maxFileBytes);
   }
 
@@ -69,13 +76,16 @@ export class NamespaceSandbox implements Sandbox {
       groupFile: identity.groupFile,
       workspaceDir: this.parts.workspaceDir,
       tmpDir: this.parts.tmpDir,
-      unshareNet: true,
+      unshareNet: this.network === undefined,
+      extraRoBinds: this.parts.resolvConf ? [[this.parts.resolvConf, "/etc/resolv.conf"]] : [],
       seccompFd: 3,
-      env: opts.env ?? {},
+      env: { ...this.network?.env(), ...opts.env },
       cwd: opts.cwd ?? "/workspace",
       argv,
     });
-    const launcher = [...host.dropPrivilegesArgv(identity), host.bwrapPath, ...inner];
+    // Into the firewall's network namespace first (needs root), then drop privileges.
+    const enterNet = this.network ? [host.nsenterPath(), `--net=${this.network.attachment.netnsPath}`, "--"] : [];
+    const launcher = [...enterNet, ...host.dropPrivilegesArgv(identity), host.bwrapPath, ...inner];
     const handle = startHostProcess({
       argv: enterCgroupArgv(cgroup.procsFiles, launcher),
       launcherEnv: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
@@ -124,6 +134,8 @@ export class NamespaceSandbox implements Sandbox {
     for (const h of this.running) h.kill("SIGKILL");
     const errors: unknown[] = [];
     await this.parts.cgroup.destroy().catch((e: unknown) => errors.push(e));
+    // After the processes are gone: nothing may still use the namespace.
+    await this.network?.release().catch((e: unknown) => errors.push(e));
     if (!this.parts.ownWorkspace) {
       // The scratch folder holds files the sandbox made; rm never follows its symlinks.
       await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));

@@ -1,0 +1,130 @@
+/**
+ * bench/net: what the egress firewall costs.
+ *  1. Extra spawn cost of a networked sandbox (own netns, veth, nftables rules)
+ *     over network "none": create -> exec true -> destroy, p50/p95 of each.
+ *  2. Throughput of a 100 MB download from a test host (in a network namespace
+ *     made here) through the egress proxy versus a direct allowed connection,
+ *     from inside a sandbox.
+ * Traffic goes only to the test host's namespace. Run with `make bench`.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { NamespaceBackend } from "../src/sandbox/namespace/backend.js";
+import { SandboxNetworking } from "../src/sandbox/network.js";
+import { EgressProxy } from "../src/policy/firewall/proxy.js";
+import { collect } from "../src/sandbox/collect.js";
+import { parseConfig } from "../src/config/load.js";
+import { toSandboxSpec } from "../src/config/schema.js";
+import { measure, repoRoot, summarize, table, type Summary } from "./stats.js";
+
+const RUNS = Number(process.env.RUNS ?? 200);
+const MB = 100;
+const NS = `lgb-${process.pid % 10000}`;
+const OUTSIDE = `lgb${process.pid % 10000}`;
+const HOST_IP = "10.205.7.2";
+const GW_IP = "10.205.7.1";
+
+// Serves MB megabytes on connect (direct) and after "ping" (through CONNECT, the proxy opens first).
+const SERVER = `require("node:net").createServer((s) => { s.on("error", () => {}); const chunk = Buffer.alloc(1 << 20, 120); let n = 0;
+  const go = () => { while (n < ${MB}) { n++; if (!s.write(chunk)) return s.once("drain", go); } s.end(); }; go(); }).listen(9000, "0.0.0.0", () => console.log("ready"));`;
+
+const CLIENT = `const net = require("node:net"); const how = process.argv[1];
+const p = how === "proxy" ? new URL(process.env.HTTPS_PROXY) : null;
+const s = net.connect(p ? { host: p.hostname, port: Number(p.port) } : { host: "${HOST_IP}", port: 9000 });
+let got = 0, t0 = 0, head = !p;
+s.on("connect", () => { t0 = performance.now(); if (p) s.write("CONNECT data.bench:9000 HTTP/1.1\\r\\nHost: data.bench:9000\\r\\n\\r\\n"); });
+s.on("data", (d) => { if (!head) { const i = d.indexOf("\\r\\n\\r\\n"); if (i < 0) return; head = true; d = d.subarray(i + 4); } got += d.length; });
+s.on("end", () => console.log(JSON.stringify({ bytes: got, ms: performance.now() - t0 })));`;
+
+function ip(args: string[], input?: string): void {
+  execFileSync("ip", args, { input, stdio: ["pipe", "ignore", "inherit"] });
+}
+
+async function startTestHost(): Promise<ChildProcess> {
+  ip(["netns", "add", NS]);
+  ip(["-batch", "-"], `link add ${OUTSIDE} type veth peer name eth0 netns ${NS}\naddress add ${GW_IP}/24 dev ${OUTSIDE}\nlink set dev ${OUTSIDE} up\n`);
+  ip(["-n", NS, "-batch", "-"], `link set dev lo up\naddress add ${HOST_IP}/24 dev eth0\nlink set dev eth0 up\nroute add default via ${GW_IP}\n`);
+  const child = spawn("ip", ["netns", "exec", NS, process.execPath, "-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (c) => reject(new Error(`test host server exited ${c}`)));
+  });
+  return child;
+}
+
+function stopTestHost(child: ChildProcess | undefined): void {
+  child?.kill("SIGKILL");
+  try {
+    ip(["link", "delete", "dev", OUTSIDE]);
+  } catch {
+    // already gone with the namespace
+  }
+  try {
+    ip(["netns", "delete", NS]);
+  } catch {
+    // never created
+  }
+}
+
+async function main(): Promise<void> {
+  const proxy = new EgressProxy({ listen: [], resolve: async (n) => (n === "data.bench" ? [HOST_IP] : []) });
+  const networking = new SandboxNetworking({ proxy });
+  const backend = new NamespaceBackend({ networking });
+  const spec = (network: unknown) => toSandboxSpec(parseConfig({ sandbox: { network } }).sandbox);
+  const rows: Summary[] = [];
+  let server: ChildProcess | undefined;
+  try {
+    const cycle = (network: unknown) => async () => {
+      const sb = await backend.create(spec(network));
+      try {
+        await collect(sb.exec(["true"]));
+      } finally {
+        await sb.destroy();
+      }
+    };
+    process.stderr.write(`bench/net: ${RUNS} runs per spawn case\n`);
+    rows.push(await measure("namespace sandbox, network none: create+exec+destroy", RUNS, cycle("none")));
+    rows.push(await measure("namespace sandbox, firewalled network: create+exec+destroy", RUNS, cycle({ allow: [{ cidr: HOST_IP, ports: [9000] }] })));
+
+    server = await startTestHost();
+    const transfer = async (how: "direct" | "proxy"): Promise<number> => {
+      const sb = await backend.create(spec(how === "direct" ? { allow: [{ cidr: HOST_IP, ports: [9000] }] } : { domains: ["data.bench:9000"] }));
+      try {
+        const r = await collect(sb.exec(["node", "-e", CLIENT, how], { timeoutMs: 120_000 }));
+        const out = JSON.parse(r.stdout.toString()) as { bytes: number; ms: number };
+        if (out.bytes !== MB * 2 ** 20) throw new Error(`${how}: got ${out.bytes} bytes, want ${MB * 2 ** 20}: ${r.stderr.toString()}`);
+        return (out.bytes / 2 ** 20) / (out.ms / 1000);
+      } finally {
+        await sb.destroy();
+      }
+    };
+    const direct: number[] = [];
+    const proxied: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      direct.push(await transfer("direct"));
+      proxied.push(await transfer("proxy"));
+    }
+    const d = summarize("direct (allowed IP rule), MB/s", direct);
+    const p = summarize("through the egress proxy (allowed domain), MB/s", proxied);
+    const [none, fw] = rows as [Summary, Summary];
+    const added = fw.p50 - none.p50;
+    const ratio = p.p50 / d.p50;
+    const targets = [
+      { target: "networked sandbox adds < 15 ms p50 over network none", value: `${added.toFixed(1)} ms`, ok: added < 15 },
+      { target: "proxy throughput >= 80% of direct (p50 of 5 x 100 MB)", value: `${(ratio * 100).toFixed(0)}%`, ok: ratio >= 0.8 },
+    ];
+    const tput = ["| transfer (100 MB) | runs | p50 MB/s | p95 MB/s | mean MB/s |", "|---|---:|---:|---:|---:|", ...[d, p].map((r) => `| ${r.name} | ${r.runs} | ${r.p50.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.mean.toFixed(0)} |`)].join("\n");
+    const out = ["## bench/net", "", table(rows), "", tput, "", "| target | measured | met |", "|---|---|---|", ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.ok ? "yes" : "NO"} |`)].join("\n");
+    process.stdout.write(`${out}\n`);
+    const dir = join(repoRoot(), "bench", "results");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `net-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify({ rows, direct, proxied, targets }, null, 2));
+    writeFileSync(join(dir, "net-latest.md"), `${out}\n`);
+  } finally {
+    stopTestHost(server);
+    await backend.close();
+  }
+}
+
+await main();
