@@ -66,7 +66,7 @@ export class SandboxNetworking {
   /** Stop the proxy and the firewall's helper processes (after every sandbox released). */
   async close(): Promise<void> {
     await this.proxy.close();
-    this.firewall.close();
+    await this.firewall.close();
     this.ready = undefined;
   }
 }

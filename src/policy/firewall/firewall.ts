@@ -23,7 +23,7 @@ import { CHAIN_PREFIX, newShort, sandboxNames, type SandboxNames } from "./names
 import { createBatches, currentObjects, destroySteps, insideStep } from "./netns.js";
 import { allObjects, attachScript, releaseScript, type SandboxRuleSpec } from "./nft.js";
 import type { NetworkPolicy } from "./policy.js";
-import { defaultRunner, ShellRunner, type CommandRunner } from "./runner.js";
+import { defaultRunner, type CommandRunner } from "./runner.js";
 import { ipSessionSpec, nftSessionSpec, Session } from "./session.js";
 import { Spare } from "./spare.js";
 import { resolveHosts, ruleElements } from "./spec.js";

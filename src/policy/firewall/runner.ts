@@ -106,11 +106,6 @@ export class ShellRunner implements CommandRunner {
     });
   }
 
-  /** Start shells ahead of the first request, so it does not pay their start-up. */
-  warm(count = 2): void {
-    while (this.all.size < Math.min(count, this.maxShells)) this.idle.push(this.startHelper());
-  }
-
   close(): void {
     for (const h of [...this.all]) h.kill(new Error("the firewall's command runner was closed"));
     this.idle.length = 0;
