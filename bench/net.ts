@@ -16,7 +16,7 @@ import { EgressProxy } from "../src/policy/firewall/proxy.js";
 import { collect } from "../src/sandbox/collect.js";
 import { parseConfig } from "../src/config/load.js";
 import { toSandboxSpec } from "../src/config/schema.js";
-import { measure, repoRoot, summarize, table, type Summary } from "./stats.js";
+import { repoRoot, summarize, table, type Summary } from "./stats.js";
 
 const RUNS = Number(process.env.RUNS ?? 200);
 const MB = 100;
@@ -27,13 +27,13 @@ const GW_IP = "10.205.7.1";
 
 // Serves MB megabytes on connect (direct) and after "ping" (through CONNECT, the proxy opens first).
 const SERVER = `require("node:net").createServer((s) => { s.on("error", () => {}); const chunk = Buffer.alloc(1 << 20, 120); let n = 0;
-  const go = () => { while (n < ${MB}) { n++; if (!s.write(chunk)) return s.once("drain", go); } s.end(); }; go(); }).listen(9000, "0.0.0.0", () => console.log("ready"));`;
+  const go = () => { while (n < ${MB}) { n++; if (!s.write(chunk)) return s.once("drain", go); } s.end(); }; go(); }).listen(80, "0.0.0.0", () => console.log("ready"));`;
 
 const CLIENT = `const net = require("node:net"); const how = process.argv[1];
 const p = how === "proxy" ? new URL(process.env.HTTPS_PROXY) : null;
-const s = net.connect(p ? { host: p.hostname, port: Number(p.port) } : { host: "${HOST_IP}", port: 9000 });
+const s = net.connect(p ? { host: p.hostname, port: Number(p.port) } : { host: "${HOST_IP}", port: 80 });
 let got = 0, t0 = 0, head = !p;
-s.on("connect", () => { t0 = performance.now(); if (p) s.write("CONNECT data.bench:9000 HTTP/1.1\\r\\nHost: data.bench:9000\\r\\n\\r\\n"); });
+s.on("connect", () => { t0 = performance.now(); if (p) s.write("CONNECT data.bench:80 HTTP/1.1\\r\\nHost: data.bench:80\\r\\n\\r\\n"); });
 s.on("data", (d) => { if (!head) { const i = d.indexOf("\\r\\n\\r\\n"); if (i < 0) return; head = true; d = d.subarray(i + 4); } got += d.length; });
 s.on("end", () => console.log(JSON.stringify({ bytes: got, ms: performance.now() - t0 })));`;
 
@@ -75,21 +75,35 @@ async function main(): Promise<void> {
   const rows: Summary[] = [];
   let server: ChildProcess | undefined;
   try {
-    const cycle = (network: unknown) => async () => {
+    // Spawn (what a task waits for: create + first exec) and teardown (done after the task, off its path) apart.
+    const cycle = async (network: unknown, teardown: number[]): Promise<number> => {
+      const t0 = performance.now();
       const sb = await backend.create(spec(network));
       try {
         await collect(sb.exec(["true"]));
+        return performance.now() - t0;
       } finally {
+        const t1 = performance.now();
         await sb.destroy();
+        teardown.push(performance.now() - t1);
       }
     };
     process.stderr.write(`bench/net: ${RUNS} runs per spawn case\n`);
-    rows.push(await measure("namespace sandbox, network none: create+exec+destroy", RUNS, cycle("none")));
-    rows.push(await measure("namespace sandbox, firewalled network: create+exec+destroy", RUNS, cycle({ allow: [{ cidr: HOST_IP, ports: [9000] }] })));
+    for (const [name, network] of [
+      ["network none", "none"],
+      ["firewalled network", { allow: [{ cidr: HOST_IP, ports: [80] }] }],
+    ] as const) {
+      const spawnMs: number[] = [];
+      const teardownMs: number[] = [];
+      for (let i = 0; i < 3; i++) await cycle(network, []);
+      for (let i = 0; i < RUNS; i++) spawnMs.push(await cycle(network, teardownMs));
+      rows.push(summarize(`${name}: spawn (create + exec true)`, spawnMs));
+      rows.push(summarize(`${name}: destroy`, teardownMs));
+    }
 
     server = await startTestHost();
     const transfer = async (how: "direct" | "proxy"): Promise<number> => {
-      const sb = await backend.create(spec(how === "direct" ? { allow: [{ cidr: HOST_IP, ports: [9000] }] } : { domains: ["data.bench:9000"] }));
+      const sb = await backend.create(spec(how === "direct" ? { allow: [{ cidr: HOST_IP, ports: [80] }] } : { domains: ["data.bench"] }));
       try {
         const r = await collect(sb.exec(["node", "-e", CLIENT, how], { timeoutMs: 120_000 }));
         const out = JSON.parse(r.stdout.toString()) as { bytes: number; ms: number };
@@ -107,7 +121,7 @@ async function main(): Promise<void> {
     }
     const d = summarize("direct (allowed IP rule), MB/s", direct);
     const p = summarize("through the egress proxy (allowed domain), MB/s", proxied);
-    const [none, fw] = rows as [Summary, Summary];
+    const [none, , fw] = rows as [Summary, Summary, Summary];
     const added = fw.p50 - none.p50;
     const ratio = p.p50 / d.p50;
     const targets = [

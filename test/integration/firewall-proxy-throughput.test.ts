@@ -5,8 +5,8 @@
  * process, and sharing one event loop with both ends would charge the proxy
  * for their work too. The child does the same work either way; the difference
  * is what the proxy costs. The benchmark (bench/net) holds the 80% target;
- * this test only guards against a gross regression: at least 50%, or 25% when
- * the host is already busy (load >= CPUs), which it says when it happens.
+ * this test only guards against a gross regression: at least 50%, or 25% on
+ * hosts with fewer than 4 CPUs (see below), which it prints when it happens.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
@@ -129,14 +129,13 @@ describe("egress proxy throughput (100 MB on loopback)", () => {
     const { port, proxy } = await startProxy(cleanup, { resolve: mapResolver({ "allowed.test": [LOOPBACK] }), blockedTargets: [], log: () => undefined });
     proxy.setPolicy(LOOPBACK, { sandboxId: "bench", domains: [`allowed.test:${tcpPort}`, `allowed.test:${webPort}`], mode: "enforce" });
 
-    // A relay costs about as much CPU in the kernel as both ends of the direct path together, so when the
-    // host has no spare core (2 vCPUs, shared with other tests) the ratio measures the neighbours, not us.
+    // A relay costs about as much CPU (mostly kernel loopback work) as both ends of the direct path
+    // together. With fewer than 4 CPUs the child, the proxy and the kernel compete for cores, and the
+    // ratio measures that contention (and any neighbour), not the proxy: then only a gross regression fails.
     const cpus = availableParallelism();
-    const load = loadavg()[0]!;
-    const busy = load >= cpus;
-    const bound = busy ? 0.25 : 0.5;
+    const bound = cpus >= 4 ? 0.5 : 0.25;
     const results = { connect: await child.compare("connect", port), http: await child.compare("http", port) };
-    if (busy) console.log(`host busy (1-min load ${load.toFixed(1)} on ${cpus} CPUs): asserting the gross-regression bound of 25% instead of 50%`);
+    if (bound < 0.5) console.log(`this host has ${cpus} CPUs (fewer than 4): asserting at least 25% of direct instead of 50% (1-min load ${loadavg()[0]!.toFixed(1)})`);
     for (const [kind, r] of Object.entries(results)) {
       console.log(`egress proxy ${kind.padEnd(7)} 100 MB: direct ${r.direct.toFixed(0)} MB/s, through proxy ${r.proxy.toFixed(0)} MB/s (${((r.proxy / r.direct) * 100).toFixed(0)}% of direct)`);
     }

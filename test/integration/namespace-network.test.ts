@@ -15,6 +15,8 @@ import { TestInternet } from "./firewall-harness.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import type { SandboxNetwork } from "../../src/sandbox/network.js";
 
 const skip = namespaceSkipReason() ?? (existsSync("/usr/sbin/nft") ? undefined : "nftables is not installed");
@@ -102,6 +104,14 @@ describe.skipIf(skip !== undefined)("namespace sandboxes behind the egress firew
     await sb.network!.update({ mode: "enforce", allow: [{ cidr: `${b.address}/32`, ports: [{ from: 80, to: 80 }], proto: "tcp" }], domains: [] });
     expect(await connect(sb, b.address, 80)).toBe("b:ping");
     expect(await sb.network!.rules()).toContain(b.address);
+    // Another process (the CLI) sees the same live rules.
+    const cli = spawnSync(resolve(import.meta.dirname, "../../bin/luminaguard"), ["firewall", "show", sb.id], { encoding: "utf8" });
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toContain(`# sandbox ${sb.id}`);
+    expect(cli.stdout).toContain(`${b.address} . tcp . 80`);
+    const unknown = spawnSync(resolve(import.meta.dirname, "../../bin/luminaguard"), ["firewall", "show", "sb-000000000000"], { encoding: "utf8" });
+    expect(unknown.status).toBe(125);
+    expect(unknown.stderr).toMatch(/No live sandbox sb-000000000000 has a network.*\[E_FIREWALL_UNKNOWN_SANDBOX\]/);
   });
 
   it("lets blocked traffic through in test mode, and counts it", async () => {

@@ -8,7 +8,8 @@ export type FirewallErrorCode =
   | "E_FIREWALL_RULES" // nft refused the generated rules (details carry nft's stderr)
   | "E_FIREWALL_INVALID_RULE" // a network policy that does not validate
   | "E_FIREWALL_CLEANUP" // a namespace, link or rule of ours could not be removed
-  | "E_FIREWALL_PROXY"; // the egress proxy failed (raised by the proxy)
+  | "E_FIREWALL_PROXY" // the egress proxy failed (raised by the proxy)
+  | "E_FIREWALL_UNKNOWN_SANDBOX"; // no live networked sandbox has that id
 
 /** An error from the egress firewall: the policy, the namespace plumbing, the rules or the proxy. */
 export class FirewallError extends LuminaError {

@@ -23,6 +23,14 @@ export interface Owner {
 /** One networked sandbox, recorded before any of its kernel objects exist. */
 export interface LeaseRecord {
   sandboxId: string;
+  /**
+   * For people reading the file: lg-<short>, lgh<short>, sb_<short>. Sweep
+   * derives names from the key instead, so an edited file cannot point it at
+   * anything that is not named like ours.
+   */
+  netns?: string;
+  veth?: string;
+  chain?: string;
   /** The /30 it uses, e.g. "10.203.0.4/30". */
   subnet: string;
   owner: Owner;
