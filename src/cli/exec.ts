@@ -116,6 +116,7 @@ async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
     process.removeListener("SIGTERM", onSigint);
     process.stdin.pause();
     await sandbox.destroy();
+    await backend.close?.();
   }
 }
 

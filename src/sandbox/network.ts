@@ -63,6 +63,17 @@ export class SandboxNetworking {
     return net;
   }
 
+  /** Allowed/denied counters of every live networked sandbox of this process, for metrics. */
+  async stats(): Promise<Record<string, { firewall: FirewallStats; proxy: ProxyCounts }>> {
+    const out: Record<string, { firewall: FirewallStats; proxy: ProxyCounts }> = {};
+    await Promise.all(
+      this.firewall.attachments().map(async (a) => {
+        out[a.sandboxId] = { firewall: await a.stats(), proxy: this.proxy.stats(a.sandboxId) };
+      }),
+    );
+    return out;
+  }
+
   /** Stop the proxy and the firewall's helper processes (after every sandbox released). */
   async close(): Promise<void> {
     await this.proxy.close();

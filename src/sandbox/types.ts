@@ -106,4 +106,6 @@ export interface Backend {
   /** Throws a SandboxError with a fix when this host cannot run the backend. */
   check(): Promise<void>;
   create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Stop the backend's shared helpers (network proxy, ...) once its sandboxes are destroyed. */
+  close?(): Promise<void>;
 }

@@ -109,6 +109,18 @@ describe.skipIf(skip !== undefined)("luminaguard exec", () => {
     expectCleanError(hidden.stderr, /cannot reach the workspace.*not searchable.*\[E_WORKSPACE\]/);
   });
 
+  it("gives a networked sandbox its own namespace, and removes it afterwards", () => {
+    const r = lg(["exec", "--allow", "10.203.255.254:9", "--dns", "10.203.255.253", "--", "sh", "-c", "cat /etc/resolv.conf; grep -c . /proc/net/route"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    // The sandbox has a route out (veth + default route) and only the allowed resolver.
+    expect(r.stdout).toBe("nameserver 10.203.255.253\n3\n");
+    const after = lg(["firewall", "show", "--json"]);
+    expect(after.code).toBe(0);
+    expect((JSON.parse(after.stdout) as { ownerPid: number }[]).filter((n) => n.ownerPid !== process.pid)).toEqual([]);
+    expect(lg(["exec", "--allow", "not a destination", "--", "true"]).code).toBe(2);
+  });
+
   it("reports the host with doctor --json", () => {
     const r = lg(["doctor", "--json"]);
     expect(r.code).toBe(0);
