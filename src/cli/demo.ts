@@ -13,6 +13,7 @@ import { toSandboxSpec } from "../config/schema.js";
 import { LuminaError } from "../errors.js";
 import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
+import { networkDemo } from "./demo-network.js";
 
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 
@@ -101,7 +102,9 @@ async function demo(): Promise<number> {
     await pool.close();
   }
   say();
-  say(escapes === 0 ? style.green("All escape attempts were blocked.") : style.red(`${escapes} escape attempt(s) succeeded!`));
+  if (!(await networkDemo())) escapes++;
+  say();
+  say(escapes === 0 ? style.green("Every escape attempt was blocked and the firewall let through exactly what its policy allows.") : style.red(`${escapes} check(s) went the wrong way!`));
   return escapes === 0 ? 0 : 1;
 }
 

@@ -1,6 +1,6 @@
 /** The `luminaguard` command as a user runs it: output, exit codes, one-line errors. */
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readdirSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +120,16 @@ describe.skipIf(skip !== undefined)("luminaguard exec", () => {
     expect((JSON.parse(after.stdout) as { ownerPid: number }[]).filter((n) => n.ownerPid !== process.pid)).toEqual([]);
     expect(lg(["exec", "--allow", "not a destination", "--", "true"]).code).toBe(2);
   });
+
+  it("runs the scripted demo: every escape blocked, the firewall exact, nothing left behind", () => {
+    const r = lg(["demo"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.match(/^ {2}blocked /gm)?.length).toBe(7);
+    expect(r.stdout.match(/^ {2}as expected /gm)?.length).toBe(4);
+    expect(r.stdout).toMatch(/E_OOM.*\n.*E_PIDS_LIMIT.*\n.*E_EXEC_TIMEOUT/);
+    expect(readdirSync("/run/netns").filter((n) => n.startsWith("lgdemo"))).toEqual([]);
+  }, 60_000);
 
   it("reports the host with doctor --json", () => {
     const r = lg(["doctor", "--json"]);
