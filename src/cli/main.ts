@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 /** The `luminaguard` command: wires the commands together and turns errors into exit codes. */
 import { Command, CommanderError } from "commander";
-import { execCommand } from "./exec.js";
-import { doctorCommand } from "./doctor.js";
-import { demoCommand } from "./demo.js";
-import { firewallCommand } from "./firewall.js";
 import { EXIT, exitCodeFor, printError } from "./output.js";
 
 const major = Number(process.versions.node.split(".")[0]);
@@ -23,23 +19,34 @@ function conventions(cmd: Command): Command {
   return cmd;
 }
 
-/** Build the program (exported for tests). */
-export function buildProgram(): Command {
+/**
+ * Commands load on demand: `luminaguard exec` must not pay for loading doctor's
+ * probes or the firewall (start-up is measured in bench/spawn). Help and
+ * unknown commands load them all, to list and suggest them.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  exec: () => import("./exec.js").then((m) => m.execCommand()),
+  doctor: () => import("./doctor.js").then((m) => m.doctorCommand()),
+  firewall: () => import("./firewall.js").then((m) => m.firewallCommand()),
+  demo: () => import("./demo.js").then((m) => m.demoCommand()),
+};
+
+/** Build the program with the command named in `argv`, or all of them (exported for tests). */
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command("luminaguard")
     .description("Run AI agents' tool calls in disposable, isolated sandboxes.")
     .version("0.1.0")
     .showSuggestionAfterError()
     // `exec` passes everything after its own flags to the command untouched.
     .enablePositionalOptions();
-  program.addCommand(execCommand());
-  program.addCommand(doctorCommand());
-  program.addCommand(firewallCommand());
-  program.addCommand(demoCommand());
+  const wanted = argv[2];
+  const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
+  for (const cmd of await Promise.all(names.map((n) => COMMANDS[n]!()))) program.addCommand(cmd);
   return conventions(program);
 }
 
 async function main(): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { announceSkip, hasPython, namespaceSkipReason } from "../helpers/capabilities.js";
 
 const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
-const bundle = resolve(import.meta.dirname, "../../dist/luminaguard.mjs");
+const bundle = resolve(import.meta.dirname, "../../dist/cli-bundle/luminaguard.mjs");
 
 function lg(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(bin, args, { input: input ?? "", encoding: "utf8", timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } });
@@ -22,7 +22,7 @@ function expectCleanError(stderr: string, pattern: RegExp): void {
 }
 
 beforeAll(() => {
-  if (!existsSync(bundle)) throw new Error("dist/luminaguard.mjs is missing: run `make build` (make test does it) before the CLI tests.");
+  if (!existsSync(bundle)) throw new Error("dist/cli-bundle/luminaguard.mjs is missing: run `make build` (make test does it) before the CLI tests.");
 });
 
 describe("luminaguard CLI: usage", () => {

@@ -8,7 +8,8 @@ import { NamespaceHost, probeUserNamespacesCached } from "./host.js";
 import { NamespaceSandbox } from "./sandbox.js";
 import { createSandboxCgroup, sweepStaleCgroups } from "../../policy/limits/index.js";
 import { ownScratchDir, sweepStaleScratch } from "./scratch.js";
-import { SandboxNetworking } from "../network.js";
+import type { SandboxNetworking } from "../network.js";
+import type { NetworkRules } from "../../policy/firewall/policy.js";
 
 export interface NamespaceBackendOptions {
   /** Host uid sandboxes run as when we are root (default 65534). */
@@ -22,21 +23,24 @@ export class NamespaceBackend implements Backend {
   private hostInstance: NamespaceHost | undefined;
   private checked: Promise<void> | undefined;
 
-  private net: SandboxNetworking | undefined;
+  private net: Promise<SandboxNetworking> | undefined;
 
   constructor(private readonly opts: NamespaceBackendOptions = {}) {
-    this.net = opts.networking;
+    this.net = opts.networking && Promise.resolve(opts.networking);
   }
 
-  /** The firewall and egress proxy, made on the first networked sandbox. */
-  networking(): SandboxNetworking {
-    this.net ??= new SandboxNetworking();
+  /**
+   * The firewall and egress proxy, made on the first networked sandbox. Loaded
+   * lazily: most sandboxes have no network, and every CLI start would pay for it.
+   */
+  networking(): Promise<SandboxNetworking> {
+    this.net ??= import("../network.js").then((m) => new m.SandboxNetworking());
     return this.net;
   }
 
   /** Stop the networking helpers (the proxy, the firewall's helper shells); sandboxes must be destroyed first. */
   async close(): Promise<void> {
-    await this.net?.close();
+    await (await this.net)?.close();
   }
 
   private get host(): NamespaceHost {
@@ -75,7 +79,7 @@ export class NamespaceBackend implements Backend {
       if (host.chownScratch) {
         await Promise.all([chown(tmpDir, identity.uid, identity.gid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, identity.uid, identity.gid)]);
       }
-      const [cgroup, network] = await Promise.allSettled([createSandboxCgroup(id, spec.limits), spec.network === "none" ? undefined : this.networking().attach(id, spec.network)]);
+      const [cgroup, network] = await Promise.allSettled([createSandboxCgroup(id, spec.limits), spec.network === "none" ? undefined : this.networking().then((n) => n.attach(id, spec.network as NetworkRules))]);
       if (cgroup.status === "rejected" || network.status === "rejected") {
         if (cgroup.status === "fulfilled") await cgroup.value.destroy().catch(() => undefined);
         if (network.status === "fulfilled") await network.value?.release().catch(() => undefined);
