@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Firewall, parseNetworkPolicy, type NetworkAttachment } from "../../src/policy/firewall/index.js";
-import { Prober, TestInternet, type TestHost } from "./firewall-harness.js";
+import { netnsNames, Prober, TestInternet, type TestHost } from "./firewall-harness.js";
 
 const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status === 0;
 const skipReason =
@@ -130,6 +130,25 @@ describe.skipIf(skipReason !== undefined)("egress firewall on the real kernel", 
     await a.update(parseNetworkPolicy({ allow: [{ cidr: A.address, ports: [7001] }, { cidr: A.address, ports: [7003], proto: "udp" }] }));
     expect(await p.udp(A.address, 7003)).toBe("ok:a:ping");
     expect(await a.rules()).toMatch(new RegExp(`elements = \\{ ${A.address.replace(/\./g, "\\.")} \\. tcp \\. 7001,\\s+${A.address.replace(/\./g, "\\.")} \\. udp \\. 7003 \\}`));
+  });
+
+  it("works the same with spare namespaces (opt-in), and leaves none behind", async () => {
+    const spares = new Firewall({ stateDir, poolCidr: POOL, proxyPort: proxy.port, spareNamespaces: 2 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const a = await spares.attach(`sb-fwtest-spare-${i}`, parseNetworkPolicy({ allow: [{ cidr: A.address, ports: [7001] }] }));
+        live.push(a);
+        const p = await Prober.start(a.netnsPath);
+        probers.push(p);
+        expect([await p.tcp(A.address, 7001), await p.tcp(A.address, 7002)]).toEqual(["ok:a:ping", "timeout"]);
+      }
+    } finally {
+      for (const p of probers.splice(0)) p.close();
+      await Promise.all(live.splice(0).map((a) => a.release()));
+      await spares.close();
+    }
+    // Spares are anonymous namespaces held by their helper process: none of ours may remain named.
+    expect(netnsNames().filter((n) => n.startsWith("lg-"))).toEqual([]);
   });
 
   it("lets DNS reach only the configured resolver, and no resolver without dns", async () => {

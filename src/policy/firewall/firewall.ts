@@ -49,7 +49,11 @@ export interface FirewallOptions {
   runner?: CommandRunner;
   /** Keep one `nft -i` and one host-side `ip -batch` process for all changes (default true: ~3x faster attaches). */
   persistent?: boolean;
-  /** Spare namespaces kept ready (see spare.ts; default 2, 0 for none; needs `persistent`). */
+  /**
+   * Spare namespaces kept ready (see spare.ts; needs `persistent`). Default 0: a spare
+   * saves ~3 ms of an attach, but spawning its process blocks Node's event loop for
+   * ~10 ms, so back-to-back sandboxes got slower with spares (bench/net: +26 ms vs +14 ms).
+   */
   spareNamespaces?: number;
 }
 
@@ -80,7 +84,7 @@ export class Firewall {
     this.store = new StateStore(this.stateDir);
     this.runner = opts.runner ?? defaultRunner();
     this.persistent = opts.persistent ?? true;
-    this.spareTarget = this.persistent ? Math.max(0, opts.spareNamespaces ?? 2) : 0;
+    this.spareTarget = this.persistent ? Math.max(0, opts.spareNamespaces ?? 0) : 0;
   }
 
   /** Throws E_FIREWALL_PRIVILEGE / E_FIREWALL_NFT / E_FIREWALL_NETNS with the fix when this host cannot run networked sandboxes. */
