@@ -34,13 +34,14 @@ describe.skipIf(skip !== undefined)("warm pool of namespace sandboxes", () => {
           peakActive = Math.max(peakActive, s.active + s.idle);
           const r = await collect(lease.sandbox.exec(["true"]));
           await lease.release();
-          return r.result.exitCode === 0 ? "done" : "bad-exit";
+          return r.result.exitCode === 0 ? "done" : `exit ${r.result.exitCode}: ${r.stderr.toString().trim()}`;
         } catch (err) {
           if (err instanceof SandboxError && err.code === "E_POOL_FULL") return "full";
           throw err;
         }
       }),
     );
+    expect(outcomes.filter((o) => o !== "done" && o !== "full")).toEqual([]);
     const done = outcomes.filter((o) => o === "done").length;
     const full = outcomes.filter((o) => o === "full").length;
     expect(done + full).toBe(200);

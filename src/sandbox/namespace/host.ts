@@ -4,7 +4,7 @@
  * passwd/group files and the compiled seccomp programs. Built once, on first use.
  */
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hostView, type ViewEntry } from "./host-view.js";
 import { runtimeDir } from "../../config/paths.js";
@@ -65,8 +65,8 @@ export class NamespaceHost {
     if (!id) {
       const passwdFile = join(this.dir, `passwd-${uid}-${gid}`);
       const groupFile = join(this.dir, `group-${uid}-${gid}`);
-      writeFileSync(passwdFile, `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${uid}:${gid}:LuminaGuard sandbox:/workspace:/bin/sh\n`, { mode: 0o644 });
-      writeFileSync(groupFile, `root:x:0:\nsandbox:x:${gid}:\n`, { mode: 0o644 });
+      writeShared(passwdFile, `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${uid}:${gid}:LuminaGuard sandbox:/workspace:/bin/sh\n`, 0o644);
+      writeShared(groupFile, `root:x:0:\nsandbox:x:${gid}:\n`, 0o644);
       id = { uid, gid, passwdFile, groupFile };
       this.identities.set(key, id);
     }
@@ -96,7 +96,7 @@ export class NamespaceHost {
     let path = this.programs.get(key);
     if (!path) {
       path = join(this.dir, `seccomp-${key}.bpf`);
-      writeFileSync(path, compileProfile({ level, mode }), { mode: 0o600 });
+      writeShared(path, compileProfile({ level, mode }), 0o600);
       this.programs.set(key, path);
     }
     return path;
@@ -137,7 +137,7 @@ export async function probeUserNamespacesCached(host: NamespaceHost): Promise<vo
     // no marker yet
   }
   await probeUserNamespaces(host);
-  writeFileSync(marker, key, { mode: 0o600 });
+  writeShared(marker, key, 0o600);
 }
 
 function bootId(): string {
@@ -161,4 +161,21 @@ export function userNamespaceError(stderr: string, cause?: unknown): SandboxErro
     );
   }
   return new SandboxError("E_BACKEND_UNAVAILABLE", `bubblewrap could not start a sandbox: ${stderr || String(cause)}. Run \`luminaguard doctor\` for details.`, { cause });
+}
+
+/**
+ * Write a file that other LuminaGuard processes may be reading right now (the
+ * runtime folder is shared): write a private temp file and rename it over, so a
+ * concurrent bwrap never opens a half-written seccomp program or passwd file.
+ * Skipped when the content is already there.
+ */
+function writeShared(path: string, data: string | Uint8Array, mode: number): void {
+  try {
+    if (Buffer.from(data).equals(readFileSync(path))) return;
+  } catch {
+    // missing: write it
+  }
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
 }
