@@ -22,7 +22,7 @@ import { Nft, nftComplaint } from "./apply.js";
 import { Attachment, type AttachmentContext, type NetworkAttachment } from "./attachment.js";
 import { parseCidr } from "./cidr.js";
 import { FirewallError } from "./errors.js";
-import { enableForwarding, restoreForwarding, sandboxLinksExist } from "./forwarding.js";
+import { enableForwarding, restoreForwarding, sandboxLinksExist, savedForwarding } from "./forwarding.js";
 import { findTools, nftUnusable, requirePrivilege, type Tools } from "./host.js";
 import { whichExecutable } from "../../probe.js";
 import { CHAIN_PREFIX, newShort, sandboxNames, type SandboxNames } from "./names.js";
@@ -355,11 +355,11 @@ export class Firewall {
 
   /** Forwarding back as it was before the first sandbox, unless another state directory's sandboxes still route through us. */
   private restoreForwardingIfLast(state: FirewallState): string[] {
-    if (!state.forwarding || sandboxLinksExist()) return [];
-    restoreForwarding(state.forwarding);
-    const done = `net.ipv4.ip_forward restored to ${state.forwarding.ipForward}`;
+    const saved = state.forwarding ?? savedForwarding();
+    if (!saved || sandboxLinksExist()) return [];
+    restoreForwarding(saved);
     delete state.forwarding;
-    return [done];
+    return [`net.ipv4.ip_forward restored to ${saved.ipForward}`];
   }
 
   /** Delete our table when no sandbox chain (of any state directory) is in it; true when it was deleted. */
