@@ -255,8 +255,8 @@ export class Firewall {
       const n = sandboxNames(short);
       state.leases[short] = { sandboxId, netns: n.netns, veth: n.hostIf, chain: n.chain, subnet: subnet.cidr, owner: ownOwner(), createdAt: new Date().toISOString() };
       state.nextSubnet = (subnet.index + 1) % this.pool.count;
-      const saved = enableForwarding();
-      if (saved && !state.forwarding) state.forwarding = saved;
+      // The previous setting goes to a host-wide record (see forwarding.ts), not this state file.
+      enableForwarding();
       return { short, subnet };
     });
   }
