@@ -14,8 +14,8 @@ import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
 
 const TAG = `lgdemo${process.pid % 100000}`;
-const HOST = "10.206.9.2";
-const GATEWAY = "10.206.9.1";
+const HOST = "10.207.9.2";
+const GATEWAY = "10.207.9.1";
 const SERVER = `for (const p of [80, 8080]) require("node:net").createServer((s) => { s.on("error", () => {}); s.on("data", () => s.end("hello from the test host, port " + p)); }).listen(p, "0.0.0.0"); setTimeout(() => console.log("ready"), 100);`;
 const CLIENT = `const net = require("node:net"); const [host, port, how] = process.argv.slice(1);
 const p = how === "proxy" ? new URL(process.env.HTTPS_PROXY) : null;

@@ -82,7 +82,10 @@ async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
   const timeoutMs = flags.timeout ? parseDuration(flags.timeout, "--timeout") : undefined;
   const env = parseEnv(flags.env);
   const backend = createBackend(spec.backend, { sandboxUid: config.sandbox.uid });
-  const sandbox = await backend.create(spec);
+  const sandbox = await backend.create(spec).catch(async (err: unknown) => {
+    await backend.close?.();
+    throw err;
+  });
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();
   process.once("SIGINT", onSigint);
