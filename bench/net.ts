@@ -7,7 +7,6 @@
  *     from inside a sandbox.
  * Traffic goes only to the test host's namespace. Run with `make bench`.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NamespaceBackend } from "../src/sandbox/namespace/backend.js";
@@ -17,11 +16,11 @@ import { collect } from "../src/sandbox/collect.js";
 import { parseConfig } from "../src/config/load.js";
 import { toSandboxSpec } from "../src/config/schema.js";
 import { repoRoot, summarize, table, type Summary } from "./stats.js";
+import { DemoHost } from "../src/cli/demo-host.js";
 
 const RUNS = Number(process.env.RUNS ?? 200);
 const MB = 100;
 const NS = `lgb-${process.pid % 10000}`;
-const OUTSIDE = `lgb${process.pid % 10000}`;
 const HOST_IP = "10.205.7.2";
 const GW_IP = "10.205.7.1";
 
@@ -37,43 +36,13 @@ s.on("connect", () => { t0 = performance.now(); if (p) s.write("CONNECT data.ben
 s.on("data", (d) => { if (!head) { const i = d.indexOf("\\r\\n\\r\\n"); if (i < 0) return; head = true; d = d.subarray(i + 4); } got += d.length; });
 s.on("end", () => console.log(JSON.stringify({ bytes: got, ms: performance.now() - t0 })));`;
 
-function ip(args: string[], input?: string): void {
-  execFileSync("ip", args, { input, stdio: ["pipe", "ignore", "inherit"] });
-}
-
-async function startTestHost(): Promise<ChildProcess> {
-  ip(["netns", "add", NS]);
-  ip(["-batch", "-"], `link add ${OUTSIDE} type veth peer name eth0 netns ${NS}\naddress add ${GW_IP}/24 dev ${OUTSIDE}\nlink set dev ${OUTSIDE} up\n`);
-  ip(["-n", NS, "-batch", "-"], `link set dev lo up\naddress add ${HOST_IP}/24 dev eth0\nlink set dev eth0 up\nroute add default via ${GW_IP}\n`);
-  const child = spawn("ip", ["netns", "exec", NS, process.execPath, "-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once("data", () => resolve());
-    child.once("exit", (c) => reject(new Error(`test host server exited ${c}`)));
-  });
-  return child;
-}
-
-function stopTestHost(child: ChildProcess | undefined): void {
-  child?.kill("SIGKILL");
-  try {
-    ip(["link", "delete", "dev", OUTSIDE]);
-  } catch {
-    // already gone with the namespace
-  }
-  try {
-    ip(["netns", "delete", NS]);
-  } catch {
-    // never created
-  }
-}
-
 async function main(): Promise<void> {
   const proxy = new EgressProxy({ listen: [], resolve: async (n) => (n === "data.bench" ? [HOST_IP] : []) });
   const networking = new SandboxNetworking({ proxy });
   const backend = new NamespaceBackend({ networking });
   const spec = (network: unknown) => toSandboxSpec(parseConfig({ sandbox: { network } }).sandbox);
   const rows: Summary[] = [];
-  let server: ChildProcess | undefined;
+  let server: DemoHost | undefined;
   try {
     // Spawn (what a task waits for: create + first exec) and teardown (done after the task, off its path) apart.
     const cycle = async (network: unknown, teardown: number[]): Promise<number> => {
@@ -101,7 +70,7 @@ async function main(): Promise<void> {
       rows.push(summarize(`${name}: destroy`, teardownMs));
     }
 
-    server = await startTestHost();
+    server = await DemoHost.start({ name: NS, address: HOST_IP, gateway: GW_IP, server: SERVER });
     const transfer = async (how: "direct" | "proxy"): Promise<number> => {
       const sb = await backend.create(spec(how === "direct" ? { allow: [{ cidr: HOST_IP, ports: [80] }] } : { domains: ["data.bench"] }));
       try {
@@ -136,7 +105,7 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, `net-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify({ rows, direct, proxied, targets }, null, 2));
     writeFileSync(join(dir, "net-latest.md"), `${out}\n`);
   } finally {
-    stopTestHost(server);
+    server?.stop();
     await backend.close();
   }
 }

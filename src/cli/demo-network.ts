@@ -3,7 +3,6 @@
  * demo creates (nothing outside this machine is contacted), and a sandbox whose
  * policy allows one port of it and one domain through the egress proxy.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { NamespaceBackend } from "../sandbox/namespace/backend.js";
 import { SandboxNetworking } from "../sandbox/network.js";
 import { EgressProxy } from "../policy/firewall/proxy.js";
@@ -12,6 +11,7 @@ import { parseConfig } from "../config/load.js";
 import { toSandboxSpec } from "../config/schema.js";
 import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
+import { DemoHost } from "./demo-host.js";
 
 const TAG = `lgdemo${process.pid % 100000}`;
 const HOST = "10.207.9.2";
@@ -28,33 +28,6 @@ s.on("error", (e) => { clearTimeout(t); console.log("blocked (" + e.code + ")");
 
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 
-function ip(args: string[], input?: string): void {
-  execFileSync("ip", args, { input, stdio: ["pipe", "ignore", "pipe"] });
-}
-
-async function startHost(): Promise<ChildProcess> {
-  ip(["netns", "add", TAG]);
-  ip(["-batch", "-"], `link add ${TAG} type veth peer name eth0 netns ${TAG}\naddress add ${GATEWAY}/24 dev ${TAG}\nlink set dev ${TAG} up\n`);
-  ip(["-n", TAG, "-batch", "-"], `link set dev lo up\naddress add ${HOST}/24 dev eth0\nlink set dev eth0 up\nroute add default via ${GATEWAY}\n`);
-  const child = spawn("ip", ["netns", "exec", TAG, process.execPath, "-e", SERVER], { stdio: ["ignore", "pipe", "ignore"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once("data", () => resolve());
-    child.once("exit", (c) => reject(new Error(`the demo's test host exited with ${c}`)));
-  });
-  return child;
-}
-
-function stopHost(child: ChildProcess | undefined): void {
-  child?.kill("SIGKILL");
-  for (const args of [["link", "delete", "dev", TAG], ["netns", "delete", TAG]]) {
-    try {
-      ip(args);
-    } catch {
-      // not created, or gone with the namespace
-    }
-  }
-}
-
 async function connect(sb: Sandbox, host: string, port: number, how: "direct" | "proxy"): Promise<string> {
   const r = await collect(sb.exec(["node", "-e", CLIENT, host, String(port), how], { timeoutMs: 10_000 }));
   return (r.stdout.toString() || r.stderr.toString()).trim();
@@ -70,10 +43,10 @@ export async function networkDemo(): Promise<boolean> {
   const names: Record<string, string> = { "docs.demo": HOST, "evil.demo": HOST };
   const networking = new SandboxNetworking({ proxy: new EgressProxy({ listen: [], resolve: async (n) => (names[n] ? [names[n]] : []) }) });
   const backend = new NamespaceBackend({ networking });
-  let host: ChildProcess | undefined;
+  let host: DemoHost | undefined;
   let sb: Sandbox | undefined;
   try {
-    host = await startHost();
+    host = await DemoHost.start({ name: TAG, address: HOST, gateway: GATEWAY, server: SERVER });
     sb = await backend.create(toSandboxSpec(parseConfig({ sandbox: { network: { allow: [{ cidr: HOST, ports: [80] }], domains: ["docs.demo"] } } }).sandbox));
     say(`  policy: allow ${HOST}:80, domain docs.demo (a test host in a namespace made for this demo)`);
     const checks: [string, string, number, "direct" | "proxy", boolean][] = [
@@ -95,6 +68,6 @@ export async function networkDemo(): Promise<boolean> {
   } finally {
     await sb?.destroy();
     await backend.close();
-    stopHost(host);
+    host?.stop();
   }
 }
