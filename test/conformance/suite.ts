@@ -16,6 +16,12 @@ export interface ConformanceTarget {
   spec: SandboxSpec;
   /** Host resources of this backend still present (folders, cgroups, processes); empty when clean. */
   leftovers: (sandboxIds: string[]) => Promise<string[]>;
+  /**
+   * How many processes whose command line contains `marker` still run in `sb`.
+   * Default: host processes (namespace sandboxes run on the host kernel); a VM
+   * backend asks its guest, and a destroyed VM has none.
+   */
+  processesWithMarker?: (sb: Sandbox, marker: string) => Promise<number>;
 }
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString("utf8");
@@ -38,6 +44,8 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
       made.push(sb);
       return sb;
     };
+    const running = (sb: Sandbox, marker: string): Promise<number> =>
+      t.processesWithMarker ? t.processesWithMarker(sb, marker) : Promise.resolve(pidsWithMarker(marker).length);
     afterEach(async () => {
       await Promise.allSettled(made.map((s) => s.destroy()));
     });
@@ -100,13 +108,12 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
 
     it("delivers kill(SIGTERM) to the command", async () => {
       const sb = await fresh();
-      const marker = `${process.pid % 1000}.${Date.now() % 100000}`;
-      const h = sb.exec(["sh", "-c", `exec sleep 30${marker}`]);
-      const out = collect(h);
-      // launcher, bwrap's init and the command all carry the marker once the command runs.
-      await eventually(() => pidsWithMarker(`sleep 30${marker}`).length >= 3);
+      const h = sb.exec(["sh", "-c", "echo ready; exec sleep 30"]);
+      // The command has started (not just the launcher) once it speaks.
+      const first = await h.stdout[Symbol.asyncIterator]().next();
+      expect(text(first.value as Uint8Array)).toBe("ready\n");
       h.kill("SIGTERM");
-      const r = await out;
+      const r = await collect(h);
       expect(r.result.signal).toBe("SIGTERM");
       expect(r.result.durationMs).toBeLessThan(10_000);
     });
@@ -117,7 +124,7 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
       const h = sb.exec(["sh", "-c", `(sleep 300; echo ${marker}) & (sh -c 'sleep 300; echo ${marker}' &) ; sleep 300 # ${marker}`], { timeoutMs: 400 });
       const err = await rejection(collect(h));
       expect(err.code).toBe("E_EXEC_TIMEOUT");
-      expect(await eventually(() => pidsWithMarker(marker).length === 0)).toBe(true);
+      expect(await eventually(async () => (await running(sb, marker)) === 0)).toBe(true);
     });
 
     it("kills the whole process tree on abort", async () => {
@@ -128,7 +135,7 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
       setTimeout(() => ac.abort(), 200);
       const err = await rejection(collect(h));
       expect(err.code).toBe("E_EXEC_ABORTED");
-      expect(await eventually(() => pidsWithMarker(marker).length === 0)).toBe(true);
+      expect(await eventually(async () => (await running(sb, marker)) === 0)).toBe(true);
     });
 
     it("writes, reads, lists and removes files, shared with commands", async () => {
@@ -178,12 +185,12 @@ export function defineConformanceSuite(t: ConformanceTarget): void {
       const marker = `lgmark-destroy-${process.pid}-${Date.now()}`;
       const h = sb.exec(["sh", "-c", `sleep 300 # ${marker}`]);
       const out = collect(h).catch((e: unknown) => e);
-      await eventually(() => pidsWithMarker(marker).length > 0);
+      await eventually(async () => (await running(sb, marker)) > 0);
       await Promise.all([sb.destroy(), sb.destroy()]);
       await sb.destroy();
       expect(sb.destroyed).toBe(true);
       await out;
-      expect(await eventually(() => pidsWithMarker(marker).length === 0)).toBe(true);
+      expect(await eventually(async () => (await running(sb, marker)) === 0)).toBe(true);
       expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_SANDBOX_DESTROYED" }));
       expect(await t.leftovers([sb.id])).toEqual([]);
     });
