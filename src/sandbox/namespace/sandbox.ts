@@ -10,6 +10,7 @@ import type { ExecHandle, ExecOptions, ExecResult, Sandbox, SandboxFiles, Sandbo
 import { SandboxError } from "../errors.js";
 import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
+import { validateExec } from "../exec-validate.js";
 import { descendantPids, killQuietly } from "../proc-tree.js";
 import { bwrapArgs } from "./bwrap-args.js";
 import { formatSize } from "../../config/size.js";
@@ -162,18 +163,3 @@ function killBwrapTree(launcherPid: number, signal: NodeJS.Signals): void {
   if (tree.length <= 1) killQuietly(launcherPid, signal);
   for (const pid of tree.slice(1)) killQuietly(pid, signal);
 }
-
-function validateExec(argv: string[], opts: ExecOptions): void {
-  if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
-    throw new SandboxError("E_EXEC_INVALID", "exec needs a non-empty argv of strings without NUL bytes, e.g. [\"sh\", \"-c\", \"echo hi\"].");
-  }
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || v.includes("\0")) {
-      throw new SandboxError("E_EXEC_INVALID", `Invalid environment variable ${JSON.stringify(k)}: names are letters, digits and _, values have no NUL bytes.`);
-    }
-  }
-  if (opts.cwd !== undefined && !opts.cwd.startsWith("/")) {
-    throw new SandboxError("E_EXEC_INVALID", `cwd must be an absolute path inside the sandbox, got ${JSON.stringify(opts.cwd)}.`);
-  }
-}
-
