@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   exec: () => import("./exec.js").then((m) => m.execCommand()),
   doctor: () => import("./doctor.js").then((m) => m.doctorCommand()),
   firewall: () => import("./firewall.js").then((m) => m.firewallCommand()),
+  image: () => import("./image.js").then((m) => m.imageCommand()),
   demo: () => import("./demo.js").then((m) => m.demoCommand()),
 };
 

@@ -1,4 +1,4 @@
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
@@ -8,4 +8,15 @@ import { join } from "node:path";
 export function runtimeDir(): string {
   const uid = process.getuid?.() ?? 0;
   return process.env.LUMINAGUARD_RUNTIME_DIR ?? join(tmpdir(), `luminaguard-${uid}`);
+}
+
+/**
+ * Where built guest images (kernel, initrd, root file system) and their download cache live.
+ * LUMINAGUARD_IMAGES_DIR overrides it; else $XDG_CACHE_HOME/luminaguard/images, else
+ * ~/.cache/luminaguard/images. images/build.sh resolves the same default.
+ */
+export function imagesDir(): string {
+  if (process.env.LUMINAGUARD_IMAGES_DIR) return process.env.LUMINAGUARD_IMAGES_DIR;
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(cache, "luminaguard", "images");
 }

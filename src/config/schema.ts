@@ -61,13 +61,25 @@ export const poolSchema = z
   })
   .check(z.refine((p) => p.min <= p.max, { message: "pool.min must not exceed pool.max" }));
 
+/** The micro-VM backend: which guest image and its snapshot pool (the VM's shape comes from sandbox.limits). */
+export const microvmSchema = z.strictObject({
+  /** Name of the guest image (`luminaguard image list`). */
+  image: z._default(z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "image names are lower-case letters, digits and -")), "default"),
+  /** QEMU processes kept started and waiting for a snapshot, so a new sandbox costs only the restore. */
+  prestarted: z._default(int(0, 64), 1),
+  /** Templates older than this are rebuilt (fresh boot, fresh state); 0 = never. */
+  templateMaxAgeMinutes: z._default(int(0, 7 * 24 * 60), 60),
+});
+
 export const configSchema = z.strictObject({
   sandbox: z.prefault(sandboxSchema, {}),
   pool: z.prefault(poolSchema, {}),
+  microvm: z.prefault(microvmSchema, {}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type SandboxConfig = z.infer<typeof sandboxSchema>;
+export type MicrovmConfig = z.infer<typeof microvmSchema>;
 
 /** The SandboxSpec the backends take, from the validated sandbox config. */
 export function toSandboxSpec(c: SandboxConfig): SandboxSpec {

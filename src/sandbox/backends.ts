@@ -2,6 +2,7 @@
 import type { Backend, BackendName } from "./types.js";
 import { SandboxError } from "./errors.js";
 import { NamespaceBackend } from "./namespace/backend.js";
+import { GvisorBackend } from "./gvisor/backend.js";
 
 export interface BackendOptions {
   /** Host uid sandboxes run as when LuminaGuard runs as root. */
@@ -13,8 +14,9 @@ export function createBackend(name: BackendName, opts: BackendOptions = {}): Bac
   switch (name) {
     case "namespace":
       return new NamespaceBackend(opts.sandboxUid === undefined ? {} : { sandboxUid: opts.sandboxUid });
-    case "microvm":
     case "gvisor":
+      return new GvisorBackend({ sandboxUid: opts.sandboxUid });
+    case "microvm":
       throw new SandboxError("E_BACKEND_UNAVAILABLE", `The ${name} backend is not part of this build yet; use --backend namespace.`);
   }
 }

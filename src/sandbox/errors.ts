@@ -13,10 +13,21 @@ export type SandboxErrorCode =
   | "E_OOM" // the sandbox hit its memory limit and the kernel killed a process
   | "E_PIDS_LIMIT" // the sandbox hit its process limit
   | "E_CGROUP" // cgroup limits could not be set up
+  | "E_SANDBOX_CRASHED" // the sandbox's runtime (gVisor's sentry) died; destroy it and use a new sandbox
   | "E_FILE_TOO_LARGE" // a file read/write exceeded the size limit
   | "E_FILE_PATH" // a file path escapes the sandbox's writable areas
   | "E_FILE_NOT_FOUND" // the file does not exist
   | "E_FILE_IO" // another file error
+  | "E_GUEST_LOST" // the guest agent stopped answering; the VM was replaced, retry the call
+  | "E_GUEST_PROTOCOL" // the guest agent sent a bad frame or speaks another protocol version
+  | "E_VM_CRASHED" // the micro-VM stopped unexpectedly
+  | "E_VM_START" // QEMU did not start or its QMP monitor did not answer in time
+  | "E_VM_SNAPSHOT" // saving a template or restoring a clone from it failed
+  | "E_QMP" // the QMP connection to QEMU broke or spoke something that is not QMP
+  | "E_QMP_COMMAND" // QEMU refused a QMP command (details: qmpClass, qmpDesc)
+  | "E_QMP_TIMEOUT" // QEMU did not answer a QMP command in time
+  | "E_IMAGE_MISSING" // the micro-VM guest image is not built (or is incomplete) and cannot be built here
+  | "E_IMAGE_BUILD" // images/build.sh failed to build the guest image
   | "E_POOL_FULL" // the pool and its queue are full
   | "E_POOL_TIMEOUT" // waited too long for a sandbox from the pool
   | "E_POOL_ABORTED" // the caller aborted while waiting for a sandbox from the pool

@@ -35,3 +35,14 @@ export function announceSkip(suite: string, reason: string | undefined): boolean
   if (reason) console.warn(`[skip] ${suite}: ${reason}`);
   return reason !== undefined;
 }
+
+let vmReason: string | undefined | null = null;
+
+/** Why the micro-VM backend cannot run here (no QEMU, not root for the jail and cgroups), or undefined. */
+export function microvmSkipReason(): string | undefined {
+  if (vmReason !== null) return vmReason;
+  if (!existsSync("/usr/bin/qemu-system-x86_64")) vmReason = "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)";
+  else if (process.getuid?.() !== 0) vmReason = "the micro-VM jail and cgroup limits need root";
+  else vmReason = namespaceSkipReason();
+  return vmReason;
+}

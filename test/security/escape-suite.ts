@@ -49,10 +49,12 @@ export function defineEscapeSuite(t: ConformanceTarget): void {
 
     it("cannot read host secrets", async () => {
       expect((await sh(sb, "cat /etc/shadow")).code).not.toBe(0);
-      expect((await sh(sb, "ls /root")).code).not.toBe(0);
-      expect((await sh(sb, "ls /home")).code).not.toBe(0);
-      expect((await sh(sb, "ls /run /var/run")).code).not.toBe(0);
-      expect((await sh(sb, `ls ${process.cwd()}`)).code).not.toBe(0);
+      // find, not ls: some sandboxes (old gVisor) refuse the statx flags ls uses, and a
+      // check that fails for that reason would pass without testing anything.
+      expect((await sh(sb, "find / -maxdepth 0")).code).toBe(0);
+      for (const dir of ["/root", "/home", "/run", "/var/run", process.cwd()]) {
+        expect((await sh(sb, `find ${dir} -maxdepth 1`)).code, dir).not.toBe(0);
+      }
     });
 
     it("cannot write outside its workspace and /tmp", async () => {
@@ -63,7 +65,7 @@ export function defineEscapeSuite(t: ConformanceTarget): void {
     });
 
     it("cannot see or signal host processes", async () => {
-      const procs = await sh(sb, "ls /proc | grep -c '^[0-9]'");
+      const procs = await sh(sb, "find /proc -maxdepth 1 -name '[0-9]*' | wc -l");
       expect(Number(procs.out.trim())).toBeLessThanOrEqual(5);
       await sh(sb, `kill -9 ${hostSleeper.pid}`);
       expect(hostSleeper.exitCode).toBeNull();
@@ -108,11 +110,12 @@ export function defineEscapeSuite(t: ConformanceTarget): void {
     });
 
     it("runs without capabilities and with no_new_privs", async () => {
-      const r = await sh(sb, "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status");
+      const r = await sh(sb, "grep -E '^(CapEff|CapPrm|CapBnd|Seccomp):' /proc/self/status");
       expect(r.out).toMatch(/CapEff:\s+0000000000000000/);
       expect(r.out).toMatch(/CapPrm:\s+0000000000000000/);
-      expect(r.out).toMatch(/NoNewPrivs:\s+1/);
       expect(r.out).toMatch(/Seccomp:\s+2/);
+      // prctl rather than the NoNewPrivs status line, which gVisor does not print.
+      expect(await py(sb, `${SYSCALL}; print(libc.prctl(39, 0, 0, 0, 0))`)).toBe("1");
     });
   });
 }

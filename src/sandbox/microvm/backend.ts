@@ -1,0 +1,255 @@
+/**
+ * The micro-VM backend: every sandbox is its own QEMU `microvm` guest.
+ *
+ * create() takes a clone of a snapshot template (one per image and VM shape,
+ * booted once per process), reseeds it (clones share the template's RNG state,
+ * clock and hostname), configures the agent's confinement for the spec, and
+ * runs one command to warm QEMU's translation cache; the SandboxPool in front
+ * keeps such sandboxes ready, so a lease costs none of it. When no template can
+ * be made, sandboxes cold-boot instead and the stats count the fallback.
+ */
+import { randomBytes } from "node:crypto";
+import type { Backend, Sandbox, SandboxSpec } from "../types.js";
+import { SandboxError } from "../errors.js";
+import { SampleWindow } from "../percentiles.js";
+import { compileProfile } from "../../policy/seccomp/index.js";
+import type { GuestClient } from "../agent-client.js";
+import { whichExecutable } from "../../probe.js";
+import { MicrovmSandbox } from "./sandbox.js";
+import { qemuTarget } from "./probe.js";
+import { BOOT_AGENT_TIMEOUT_MS, CLONE_AGENT_TIMEOUT_MS, connectAgent, shapeKey, Template, vmDevices, type BootImage, type VmShape } from "./template.js";
+import { startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
+
+const MIB = 1024 * 1024;
+/** Guest RAM beyond the sandbox's memory limit: the guest kernel and the agent (Node) live there. */
+export const GUEST_OVERHEAD_MIB = 96;
+
+export interface MicrovmBackendOptions {
+  /** The guest image; default: the configured image, built when missing. */
+  image?: () => Promise<BootImage>;
+  /** QEMU processes kept waiting per template (default 1). */
+  prestarted?: number;
+  /** Rebuild a template older than this (default 60 min; 0 = never). */
+  templateMaxAgeMs?: number;
+  /** Use snapshot templates (default true); false cold-boots every sandbox. */
+  snapshots?: boolean;
+  /** Guest uid commands run as (default 65534). */
+  sandboxUid?: number;
+}
+
+export interface MicrovmStats {
+  templates: { key: string; ageMs: number; served: number; bootMs: number; saveMs: number }[];
+  clonesServed: number;
+  coldBoots: number;
+  /** Sandboxes cold-booted because no template could be made. */
+  fallbacks: number;
+  /** Restore of a clone (migrate-incoming + cont), ms. */
+  restoreMs: { p50: number; p95: number; p99: number };
+  /** create() from start to a ready sandbox, ms. */
+  createMs: { p50: number; p95: number; p99: number };
+}
+
+/** The VM a spec needs: RAM for its memory limit plus the guest's own, one vCPU per started core of quota. */
+export function shapeFor(spec: SandboxSpec): VmShape {
+  return { memoryMiB: Math.ceil(spec.limits.memoryBytes / MIB) + GUEST_OVERHEAD_MIB, cpus: Math.max(1, Math.ceil(spec.limits.cpus)) };
+}
+
+export class MicrovmBackend implements Backend {
+  readonly name = "microvm" as const;
+  private readonly templates = new Map<string, TemplateEntry>();
+  private readonly live = new Set<MicrovmSandbox>();
+  private readonly restoreMs = new SampleWindow();
+  private readonly createMs = new SampleWindow();
+  private readonly programs = new Map<string, Uint8Array>();
+  private counts = { clonesServed: 0, coldBoots: 0, fallbacks: 0 };
+  private imagePromise: Promise<BootImage> | undefined;
+  private swept: Promise<unknown> | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: MicrovmBackendOptions = {}) {}
+
+  private image(): Promise<BootImage> {
+    this.imagePromise ??= (this.opts.image ?? defaultImage)().catch((err: unknown) => {
+      this.imagePromise = undefined; // a later call may succeed (image built meanwhile)
+      throw err;
+    });
+    return this.imagePromise;
+  }
+
+  async check(): Promise<void> {
+    const { binary, debianPackage } = qemuTarget();
+    if (!(await whichExecutable(binary))) {
+      throw new SandboxError("E_BACKEND_UNAVAILABLE", `${binary} is not installed; the micro-VM backend needs it. On Debian/Ubuntu: sudo apt-get install ${debianPackage}.`);
+    }
+    await this.image();
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    if (this.closed) throw new SandboxError("E_BACKEND_UNAVAILABLE", "The micro-VM backend was closed; make a new one.");
+    if (spec.network !== "none") {
+      throw new SandboxError("E_BACKEND_UNAVAILABLE", "Network policies are not wired into micro-VMs yet: use the namespace backend for sandboxes with network, or network: none here.");
+    }
+    if (spec.workspace !== undefined) {
+      throw new SandboxError("E_WORKSPACE", "A micro-VM keeps its /workspace inside the guest; host folders cannot be shared with it yet. Copy files in with sandbox.files, or use the namespace backend for --workspace.");
+    }
+    const started = performance.now();
+    // Leftovers of a crashed earlier LuminaGuard (VM folders, shm files, cgroups) go before we add ours.
+    this.swept ??= sweepStaleVms().catch(() => undefined);
+    await this.swept;
+    const image = await this.image();
+    const shape = shapeFor(spec);
+    let vm: VmProcess;
+    let cold = false;
+    if (this.opts.snapshots === false) {
+      vm = await this.coldBoot(image, shape);
+      cold = true;
+    } else {
+      try {
+        const tpl = await this.template(image, shape);
+        const c = await tpl.clone();
+        this.restoreMs.add(c.restoreMs);
+        this.counts.clonesServed++;
+        vm = c.vm;
+      } catch (err) {
+        if (err instanceof SandboxError && err.code === "E_BACKEND_UNAVAILABLE") throw err;
+        this.counts.fallbacks++;
+        process.emitWarning(`micro-VM snapshot failed, cold-booting instead: ${(err as Error).message}`, { code: "LUMINAGUARD_MICROVM_FALLBACK" });
+        vm = await this.coldBoot(image, shape);
+        cold = true;
+      }
+    }
+    let agent: GuestClient | undefined;
+    try {
+      agent = await connectAgent(vm, cold ? BOOT_AGENT_TIMEOUT_MS : CLONE_AGENT_TIMEOUT_MS);
+      // Before anything runs: clones of one template start with the same kernel RNG state, clock and hostname.
+      await agent.reseed({ entropy: randomBytes(64), timeMs: Date.now(), hostname: vm.id });
+      const uid = this.opts.sandboxUid ?? VM_UID;
+      await agent.configure({ confine: "bwrap", uid, gid: uid, seccomp: this.seccomp(spec), limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
+      // A new QEMU translates the guest's code afresh: the first command is slow (~150 ms
+      // under TCG). Pay it here, where the pool hides it, not in the caller's first exec.
+      const warm = agent.exec(["true"], { env: {}, cwd: "/workspace", stdin: false });
+      const end = await warm.exited;
+      if (end.exitCode !== 0) throw new SandboxError("E_SANDBOX_START", `The micro-VM's first command failed (${end.signal ?? `exit code ${end.exitCode}`}); the guest's confinement does not work. Console: ${vm.consoleLog().trim().slice(-1000)}`);
+    } catch (err) {
+      agent?.close();
+      await vm.kill().catch(() => {});
+      throw err;
+    }
+    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, onDestroyed: () => this.live.delete(sb) });
+    this.live.add(sb);
+    this.createMs.add(performance.now() - started);
+    return sb;
+  }
+
+  private async coldBoot(image: BootImage, shape: VmShape): Promise<VmProcess> {
+    const { newSandboxId } = await import("../ids.js");
+    this.counts.coldBoots++;
+    return startVm({ ...vmDevices(image, shape), id: newSandboxId(), memoryMiB: shape.memoryMiB });
+  }
+
+  /** The compiled seccomp program for a spec (the guest runs the same x86_64 kernel ABI). */
+  private seccomp(spec: SandboxSpec): Uint8Array {
+    const key = `${spec.seccomp.level}-${spec.seccomp.mode}`;
+    let prog = this.programs.get(key);
+    if (!prog) {
+      prog = compileProfile({ level: spec.seccomp.level, mode: spec.seccomp.mode, arch: "x86_64" });
+      this.programs.set(key, prog);
+    }
+    return prog;
+  }
+
+  /** The template for this image and shape: built on first use, rebuilt when too old. */
+  private async template(image: BootImage, shape: VmShape): Promise<Template> {
+    const key = shapeKey(image, shape);
+    // Templates of another image are stale: the image was rebuilt.
+    for (const [k, t] of this.templates) {
+      if (!k.startsWith(`${image.hash.slice(0, 12)}-`)) {
+        this.templates.delete(k);
+        void t.current.then((tpl) => tpl.drop()).catch(() => {});
+      }
+    }
+    let entry = this.templates.get(key);
+    if (!entry) {
+      const e: TemplateEntry = { current: this.buildTemplate(image, shape) };
+      e.current.then(
+        (t) => (e.ready = t),
+        // A failed build is not cached: the next create() tries again.
+        () => {
+          if (this.templates.get(key) === e) this.templates.delete(key);
+        },
+      );
+      this.templates.set(key, e);
+      entry = e;
+    }
+    const tpl = await entry.current;
+    const maxAge = this.opts.templateMaxAgeMs ?? 60 * 60_000;
+    if (maxAge > 0 && tpl.ageMs > maxAge && !entry.next) {
+      // Refresh in the background; the old template serves until the new one is ready.
+      const e = entry;
+      e.next = this.buildTemplate(image, shape);
+      e.next.then(
+        (fresh) => {
+          e.current = Promise.resolve(fresh);
+          e.ready = fresh;
+          e.next = undefined;
+          void tpl.drop().catch(() => {});
+        },
+        () => {
+          e.next = undefined;
+        },
+      );
+    }
+    return tpl;
+  }
+
+  private buildTemplate(image: BootImage, shape: VmShape): Promise<Template> {
+    return Template.build({
+      image,
+      shape,
+      prestarted: this.opts.prestarted ?? 1,
+      prepare: async (agent) => {
+        // One confined command pulls setpriv, bwrap, sh and their libraries into the
+        // guest's page cache, which every clone then shares.
+        await agent.configure({ confine: "bwrap", uid: VM_UID, gid: VM_UID });
+        const end = await agent.exec(["sh", "-c", "true"], { env: {}, cwd: "/workspace", stdin: false }).exited;
+        if (end.exitCode !== 0) throw new SandboxError("E_SANDBOX_START", `A confined command failed in the template VM (${end.signal ?? `exit code ${end.exitCode}`}).`);
+      },
+    });
+  }
+
+  stats(): MicrovmStats {
+    const templates: MicrovmStats["templates"] = [];
+    for (const [key, e] of this.templates) {
+      const t = e.ready;
+      if (t) templates.push({ key, ageMs: t.ageMs, served: t.served, bootMs: t.timings.bootMs, saveMs: t.timings.saveMs });
+    }
+    return {
+      templates,
+      ...this.counts,
+      restoreMs: this.restoreMs.percentiles(50, 95, 99),
+      createMs: this.createMs.percentiles(50, 95, 99),
+    };
+  }
+
+  /** Destroy every sandbox still alive and drop the templates (their waiting QEMUs and files). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.live].map((s) => s.destroy()));
+    const all = [...this.templates.values()].flatMap((e) => [e.current, ...(e.next ? [e.next] : [])]);
+    this.templates.clear();
+    await Promise.allSettled(all.map(async (p) => (await p).drop()));
+  }
+}
+
+interface TemplateEntry {
+  current: Promise<Template>;
+  /** `current` once built (stats read it synchronously). */
+  ready?: Template;
+  /** A replacement being built while `current` serves. */
+  next?: Promise<Template> | undefined;
+}
+
+async function defaultImage(): Promise<BootImage> {
+  const { bootImage } = await import("./image.js");
+  return bootImage();
+}

@@ -1,0 +1,152 @@
+/**
+ * One micro-VM sandbox: a QEMU process (restored from a template or cold-booted)
+ * and the guest agent inside it. Every exec and file call goes through the agent;
+ * the VM is the isolation boundary, and inside it each command is confined again
+ * (unprivileged uid, bwrap namespaces, our seccomp program), so a guest kernel
+ * bug is not the only thing between a command and the agent.
+ */
+import type { ExecHandle, ExecOptions, FileEntry, Sandbox, SandboxFiles, SandboxSpec } from "../types.js";
+import { SandboxError } from "../errors.js";
+import { validateExec } from "../exec-validate.js";
+import { resolveSandboxPath } from "../exec-files.js";
+import { guestExec } from "../guest-exec.js";
+import type { GuestClient } from "../agent-client.js";
+import type { VmProcess } from "./vm-process.js";
+
+/** The default environment of a command, as in the namespace backend. */
+const DEFAULT_ENV: Record<string, string> = {
+  PATH: "/usr/local/bin:/usr/bin:/bin",
+  HOME: "/workspace",
+  LANG: "C.UTF-8",
+  TMPDIR: "/tmp",
+};
+
+export interface MicrovmSandboxParts {
+  id: string;
+  spec: SandboxSpec;
+  vm: VmProcess;
+  agent: GuestClient;
+  /** Called once the VM is gone (to count, or to free a slot). */
+  onDestroyed?(): void;
+}
+
+export class MicrovmSandbox implements Sandbox {
+  readonly id: string;
+  readonly backend = "microvm" as const;
+  readonly spec: SandboxSpec;
+  readonly files: SandboxFiles;
+  readonly network = undefined;
+  private readonly running = new Set<ExecHandle>();
+  private destroying: Promise<void> | undefined;
+  /** Set when QEMU exited on its own: every later failure is explained by it. */
+  private crashed: SandboxError | undefined;
+
+  constructor(private readonly parts: MicrovmSandboxParts) {
+    this.id = parts.id;
+    this.spec = parts.spec;
+    this.files = this.makeFiles();
+    void parts.vm.exited.then((end) => {
+      if (this.destroying) return;
+      this.crashed = new SandboxError("E_VM_CRASHED", `The micro-VM of sandbox ${this.id} stopped unexpectedly (${end.signal ?? `exit code ${end.code}`}); its commands were lost. Lease a new sandbox and retry; \`luminaguard doctor\` checks the host.`, { details: { exit: end } });
+      parts.agent.close();
+    });
+  }
+
+  /** QEMU's host pid (for diagnostics and crash tests). */
+  get vmPid(): number {
+    return this.parts.vm.pid;
+  }
+
+  get destroyed(): boolean {
+    return this.destroying !== undefined;
+  }
+
+  /** Guest processes whose command line contains `text` (the host cannot see inside the VM). */
+  async processesMatching(text: string): Promise<number> {
+    if (this.destroying || this.crashed) return 0;
+    const procs = await this.parts.agent.processes();
+    return procs.filter((p) => p.cmdline.includes(text)).length;
+  }
+
+  private usable(): void {
+    if (this.destroying) throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
+    if (this.crashed) throw this.crashed;
+  }
+
+  /** Why the agent channel died: the VM crashed, or the agent went silent. */
+  private lostReason(): SandboxError | undefined {
+    if (this.crashed) return this.crashed;
+    if (this.destroying) return new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed while the command ran.`);
+    return undefined; // the client's own E_GUEST_LOST stands
+  }
+
+  exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
+    this.usable();
+    validateExec(argv, opts);
+    const proc = this.parts.agent.exec(argv, {
+      env: { ...DEFAULT_ENV, ...opts.env },
+      cwd: opts.cwd ?? "/workspace",
+      stdin: true,
+    });
+    const handle = guestExec(proc, {
+      stdin: opts.stdin,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      limits: this.spec.limits,
+      lostReason: () => this.lostReason(),
+      onDone: () => this.running.delete(handle),
+    });
+    this.running.add(handle);
+    return handle;
+  }
+
+  private makeFiles(): SandboxFiles {
+    const max = this.spec.maxFileBytes;
+    const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+      this.usable();
+      try {
+        return await fn();
+      } catch (err) {
+        throw this.lostReason() ?? err;
+      }
+    };
+    return {
+      // async: a bad path rejects like every other failure, it does not throw.
+      read: async (path) => {
+        const abs = resolveSandboxPath(path);
+        return call(() => this.parts.agent.readFile(abs, max));
+      },
+      write: async (path, data) => {
+        const abs = resolveSandboxPath(path);
+        const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+        if (bytes.byteLength > max) {
+          throw new SandboxError("E_FILE_TOO_LARGE", `Writing ${path}: ${bytes.byteLength} bytes is over the sandbox's file size limit of ${max} bytes (sandbox.maxFileBytes).`, { details: { path, limit: max } });
+        }
+        return call(() => this.parts.agent.writeFile(abs, bytes, max));
+      },
+      list: async (path): Promise<FileEntry[]> => {
+        const abs = resolveSandboxPath(path, { allowRoot: true });
+        return call(() => this.parts.agent.list(abs));
+      },
+      remove: async (path, opts) => {
+        const abs = resolveSandboxPath(path);
+        return call(() => this.parts.agent.remove(abs, opts?.recursive ?? false));
+      },
+    };
+  }
+
+  async destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<void> {
+    // The VM takes every guest process with it; the handles learn it from the closed channel.
+    this.parts.agent.close();
+    try {
+      await this.parts.vm.kill();
+    } finally {
+      this.parts.onDestroyed?.();
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The micro-VM backend on real QEMU with the real guest image: the shared
+ * conformance and escape suites, then what only VMs have: snapshot clones that
+ * must not share random state, crash handling, and the pool in front.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { defineConformanceSuite, type ConformanceTarget } from "../conformance/suite.js";
+import { defineEscapeSuite } from "../security/escape-suite.js";
+import { MicrovmBackend } from "../../src/sandbox/microvm/backend.js";
+import { MicrovmSandbox } from "../../src/sandbox/microvm/sandbox.js";
+import { parseConfig } from "../../src/config/load.js";
+import { toSandboxSpec } from "../../src/config/schema.js";
+import { collect } from "../../src/sandbox/collect.js";
+import { SandboxPool } from "../../src/sandbox/pool.js";
+import type { Sandbox } from "../../src/sandbox/types.js";
+import { announceSkip, microvmSkipReason } from "../helpers/capabilities.js";
+import { microvmLeftovers } from "../helpers/leftovers.js";
+import { eventually } from "../helpers/procs.js";
+
+const skip = microvmSkipReason();
+announceSkip("micro-VM backend", skip);
+
+const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
+// One backend for the file: the template is booted once (seconds under TCG) and every sandbox is a clone.
+const shared = skip ? undefined : new MicrovmBackend({ prestarted: 1 });
+afterAll(async () => {
+  await shared?.close();
+});
+
+const target: ConformanceTarget = {
+  name: "microvm",
+  skip,
+  backend: () => shared!,
+  spec,
+  leftovers: microvmLeftovers,
+  processesWithMarker: (sb, marker) => (sb as MicrovmSandbox).processesMatching(marker),
+};
+
+defineConformanceSuite(target);
+defineEscapeSuite(target);
+
+const text = (b: Uint8Array): string => Buffer.from(b).toString("utf8");
+
+describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
+  const made: Sandbox[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(made.map((s) => s.destroy()));
+    expect(await microvmLeftovers(made.map((s) => s.id))).toEqual([]);
+  });
+
+  /** Random bytes, boot id and hostname a clone reports on its first command. */
+  const identity = async (sb: Sandbox): Promise<string> =>
+    text((await collect(sb.exec(["sh", "-c", "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; hostname; cat /proc/sys/kernel/random/boot_id"]))).stdout);
+
+  it("reseeds every clone: two clones of one template never share random state or hostname", async () => {
+    const [a, b] = await Promise.all([shared!.create(spec), shared!.create(spec)]);
+    made.push(a, b);
+    const [ia, ib] = await Promise.all([identity(a), identity(b)]);
+    const [randA, hostA] = ia.split("\n");
+    const [randB, hostB] = ib.split("\n");
+    expect(randA).toMatch(/^[0-9a-f]{32}$/);
+    expect(randA).not.toBe(randB);
+    expect(hostA).toBe(a.id);
+    expect(hostB).toBe(b.id);
+    expect(shared!.stats().clonesServed).toBeGreaterThanOrEqual(2);
+  });
+
+  it("ends a running command with E_VM_CRASHED when QEMU dies, and leaves nothing behind", async () => {
+    const sb = (await shared!.create(spec)) as MicrovmSandbox;
+    made.push(sb);
+    const h = sb.exec(["sleep", "300"]);
+    const out = collect(h).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await eventually(async () => (await sb.processesMatching("sleep 300")) > 0, 10_000);
+    process.kill(sb.vmPid, "SIGKILL");
+    expect(await out).toMatchObject({ code: "E_VM_CRASHED" });
+    expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_VM_CRASHED" }));
+    await sb.destroy();
+    expect(await microvmLeftovers([sb.id])).toEqual([]);
+  });
+
+  it("fronted by the SandboxPool unchanged: leases are clones, released ones are destroyed", async () => {
+    const ids: string[] = [];
+    const pool = new SandboxPool({ backend: shared!, spec, min: 1, max: 3, maxQueue: 10, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
+    await pool.start();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 4 }, async (_, i) => {
+          const lease = await pool.lease({ timeoutMs: 60_000 });
+          const r = await collect(lease.sandbox.exec(["sh", "-c", `echo lease-${i}`]));
+          await lease.release();
+          return text(r.stdout).trim();
+        }),
+      );
+      expect(results.sort()).toEqual(["lease-0", "lease-1", "lease-2", "lease-3"]);
+    } finally {
+      await pool.close();
+    }
+    expect(await microvmLeftovers(ids)).toEqual([]);
+  });
+});
