@@ -40,12 +40,15 @@ demo: build
 	@$(IMAGE_STEP)
 	@./bin/luminaguard demo
 
-## make bench: spawn (vs raw bwrap and srt) and network benchmarks; writes bench/results/ and docs/BENCHMARKS.md.
+## make bench: spawn (vs raw bwrap and srt), network, and micro-VM (vs raw QEMU and runsc) benchmarks;
+## writes bench/results/ and docs/BENCHMARKS.md.
 bench: build
+	@$(IMAGE_STEP)
 	@bash bench/setup.sh
 	@tsc -p tsconfig.bench.json
 	@node .cache/bench-build/bench/spawn.js
 	@node .cache/bench-build/bench/net.js
+	@node .cache/bench-build/bench/vm.js
 	@node .cache/bench-build/bench/report.js
 
 ## make image: build the micro-VM guest image when it is missing or out of date.

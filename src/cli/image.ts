@@ -14,7 +14,7 @@ packages are downloaded, never installed on this host) into:
 (set LUMINAGUARD_IMAGES_DIR to move it). The hash covers every input, so a changed
 agent makes a new image; only the newest 3 images of a name are kept.
 
-The first build downloads ~65 MB and takes a few minutes; after that only the
+The first build downloads ~75 MB (under a minute on a fast link); after that only the
 agent layer is rebuilt (seconds). Building needs root.
 
 Examples:

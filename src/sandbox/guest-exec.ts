@@ -24,7 +24,7 @@ export interface GuestExecOptions {
   signal?: AbortSignal | undefined;
   limits: { memoryBytes: number; pids: number };
   /** Why the command could not finish when the guest went away (VM crashed vs agent silent). */
-  lostReason?(): SandboxError | undefined;
+  lostReason?(): Promise<SandboxError | undefined>;
   onDone?(): void;
 }
 
@@ -83,9 +83,9 @@ export function guestExec(proc: GuestProcessLike, opts: GuestExecOptions): ExecH
         }
         return res;
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         // The channel died: say whether the VM crashed or the agent went silent.
-        throw opts.lostReason?.() ?? err;
+        throw (await opts.lostReason?.()) ?? err;
       },
     );
   // wait() may never be called (fire-and-forget kill); keep Node from reporting an unhandled rejection.

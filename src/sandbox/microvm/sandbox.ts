@@ -21,6 +21,9 @@ const DEFAULT_ENV: Record<string, string> = {
   TMPDIR: "/tmp",
 };
 
+/** How long a lost channel waits for QEMU's exit to tell a crash from a silent agent. */
+const EXIT_WAIT_MS = 1000;
+
 export interface MicrovmSandboxParts {
   id: string;
   spec: SandboxSpec;
@@ -73,11 +76,17 @@ export class MicrovmSandbox implements Sandbox {
     if (this.crashed) throw this.crashed;
   }
 
-  /** Why the agent channel died: the VM crashed, or the agent went silent. */
-  private lostReason(): SandboxError | undefined {
-    if (this.crashed) return this.crashed;
+  /**
+   * Why the agent channel died: the sandbox was destroyed, the VM crashed, or the
+   * agent went silent in a VM that still runs. QEMU's socket closes a moment before
+   * its exit is seen, so a loss waits briefly for the exit before blaming the agent.
+   */
+  private async lostReason(): Promise<SandboxError | undefined> {
     if (this.destroying) return new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed while the command ran.`);
-    return undefined; // the client's own E_GUEST_LOST stands
+    if (!this.crashed) await Promise.race([this.parts.vm.exited, new Promise((r) => setTimeout(r, EXIT_WAIT_MS).unref())]);
+    // exited's own handler sets `crashed` first (it was registered in the constructor).
+    await Promise.resolve();
+    return this.crashed; // undefined: the client's own E_GUEST_LOST stands
   }
 
   exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
@@ -107,7 +116,8 @@ export class MicrovmSandbox implements Sandbox {
       try {
         return await fn();
       } catch (err) {
-        throw this.lostReason() ?? err;
+        if (err instanceof SandboxError && err.code !== "E_GUEST_LOST") throw err;
+        throw (await this.lostReason()) ?? err;
       }
     };
     return {
