@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     }
     process.stderr.write("\n");
     await new Promise((r) => setTimeout(r, 2000)); // let the guests go idle
-    for (const sb of clones) pss += pssBytes((sb as MicrovmSandbox).vmPid);
+    for (const sb of clones) pss += pssBytes((sb as MicrovmSandbox).vm.pid);
   } finally {
     await Promise.allSettled(clones.map((s) => s.destroy()));
     await backend.close();

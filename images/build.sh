@@ -282,9 +282,16 @@ build_base() { # -> $base_dir
   prepare_kernel "$tmp/kernel-deb" "$tmp/kernel"
   rm -rf "$tmp/kernel-deb"
 
-  # Older bases are only ever used by a build with older inputs: drop them.
+  # Older bases, and package versions this base does not use, only served older inputs.
   rm -rf "$cache_dir"/base-*
   mv "$tmp" "$base_dir"
+  local -A used=()
+  for i in "${!names[@]}"; do used[$(deb_file "${names[$i]}" "${versions[$i]}" "${archs[$i]}")]=1; done
+  while read -r pkg ver; do used["$cache_dir/npm/$pkg-$ver.tgz"]=1; done <"$base_dir/packages.lock"
+  for f in "$cache_dir"/debs/*.deb "$cache_dir"/npm/*.tgz; do
+    [ -e "$f" ] && [ -z "${used[$f]:-}" ] && rm -f "$f"
+  done
+  return 0
 }
 
 # What maintainer scripts and base-files would have done, minus everything we do not need.
@@ -420,7 +427,7 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
   printf '  "arch": %s,\n' "$(json_str "$arch")"
   printf '  "baseKey": %s,\n' "$(json_str "$base_key")"
   printf '  "kernelRelease": %s,\n' "$(json_str "$release")"
-  printf '  "kernelCmdline": %s,\n' "$(json_str "console=ttyS0 root=/dev/vda rdinit=/init panic=-1 pci=off")"
+  printf '  "kernelCmdline": %s,\n' "$(json_str "console=ttyS0 root=/dev/vda rdinit=/init panic=-1 reboot=t")"
   printf '  "files": { "kernel": "vmlinuz", "initrd": "initrd", "rootfs": "rootfs.ext4" },\n'
   printf '  "rootfsFormat": "ext4",\n'
   printf '  "agentPort": "lg.agent",\n'

@@ -81,7 +81,11 @@ async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
   const { config, spec } = specFromFlags(flags);
   const timeoutMs = flags.timeout ? parseDuration(flags.timeout, "--timeout") : undefined;
   const env = parseEnv(flags.env);
-  const backend = createBackend(spec.backend, { sandboxUid: config.sandbox.uid });
+  const backend = await createBackend(spec.backend, {
+    sandboxUid: config.sandbox.uid,
+    oneShot: true,
+    onProgress: (line) => process.stderr.write(`[luminaguard] ${line}\n`),
+  });
   const sandbox = await backend.create(spec).catch(async (err: unknown) => {
     await backend.close?.();
     throw err;

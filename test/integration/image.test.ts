@@ -72,6 +72,9 @@ const facts = {
   setpriv: run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/id", "-u"]),
   helper: run(arg("--helper"), []),
   shell: run("sh", ["-c", "ps >/dev/null && grep -c . /proc/cpuinfo >/dev/null && hostname && sleep 0 && echo ok"]),
+  eth0: run("ip", ["-o", "-4", "addr", "show", "eth0"]),
+  route: run("ip", ["route"]),
+  resolv: readFileSync("/etc/resolv.conf", "utf8").trim(),
 };
 let dev;
 for (const p of readdirSync("/sys/class/virtio-ports")) {
@@ -172,12 +175,13 @@ interface Boot {
 }
 
 /** Boot `image` under QEMU microvm (TCG, 256 MiB) with its agent port on a socket we connect to at once. */
-async function boot(image: GuestImage, label: string): Promise<Boot> {
+async function boot(image: GuestImage, label: string, opts: { net?: boolean; cmdline?: string } = {}): Promise<Boot> {
   const dir = join(tmp, `vm-${label}`);
   mkdirSync(dir);
   const consolePath = join(dir, "console.log");
   const sock = join(dir, "agent.sock");
-  const cmdline = `${image.manifest.kernelCmdline} tsc_early_khz=${hostTscKhz()} tsc=reliable`;
+  const net = opts.net ? " lg.ip=10.0.2.15/24,10.0.2.2 lg.dns=10.0.2.3" : "";
+  const cmdline = `${image.manifest.kernelCmdline} tsc_early_khz=${hostTscKhz()} tsc=reliable${net}${opts.cmdline ? ` ${opts.cmdline}` : ""}`;
   const args = [
     "-M", "microvm,x-option-roms=off,pit=on,pic=on,rtc=on,isa-serial=on,acpi=on",
     "-accel", "tcg", "-m", "256", "-smp", "1",
@@ -188,6 +192,8 @@ async function boot(image: GuestImage, label: string): Promise<Boot> {
     "-device", "virtio-serial-device",
     "-chardev", `socket,id=agent,path=${sock},server=on,wait=off`, "-device", `virtserialport,chardev=agent,name=${image.manifest.agentPort}`,
     "-serial", `file:${consolePath}`,
+    // A NIC for lg.ip= to configure: QEMU's user-mode network with restrict=on reaches nothing outside.
+    ...(opts.net ? ["-netdev", "user,id=net0,restrict=on", "-device", "virtio-net-device,netdev=net0"] : []),
   ];
   const startedAt = performance.now();
   const child = spawn(QEMU!, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -335,7 +341,7 @@ describe.skipIf(skipBuild !== undefined)("guest image build", () => {
 describe.skipIf(skipBoot !== undefined)("guest image boot (QEMU microvm, TCG, 256 MiB)", () => {
   it("boots through the initramfs and lg-init to the agent, with everything the agent needs", async () => {
     const before = sha256(probe.rootfs);
-    const vm = await boot(probe, "probe");
+    const vm = await boot(probe, "probe", { net: true });
     try {
       const tInit = await vm.until("the initramfs", () => vm.console().includes("lg-initramfs"), 180_000);
       const tAgent = await vm.until("the agent start line", () => vm.console().includes("lg-init") && vm.console().includes("starting agent"), 180_000);
@@ -346,7 +352,7 @@ describe.skipIf(skipBoot !== undefined)("guest image boot (QEMU microvm, TCG, 25
           `guest uptime ${stamp(c, /lg-initramfs \[([\d.]+)\]: started/)} s at initramfs, ${stamp(c, /lg-init \[([\d.]+)\]: starting agent/)} s at agent start`,
       );
       // One line per step, in order, and no failure.
-      const steps = ["lg-initramfs", "modules loaded", "mounted read-only with a tmpfs overlay", "lg-init", "file systems mounted", "network ready", "starting agent: node /opt/luminaguard/agent.mjs --port lg.agent"];
+      const steps = ["lg-initramfs", "modules loaded", "mounted read-only with a tmpfs overlay", "lg-init", "file systems mounted", "network ready (lo, eth0 10.0.2.15/24,10.0.2.2)", "starting agent: node /opt/luminaguard/agent.mjs --port lg.agent"];
       let at = -1;
       for (const s of steps) {
         const i = c.indexOf(s, at + 1);
@@ -380,11 +386,31 @@ describe.skipIf(skipBoot !== undefined)("guest image boot (QEMU microvm, TCG, 25
       expect(facts.setpriv).toEqual({ ok: true, out: "65534" });
       expect(facts.helper).toEqual({ ok: true, out: "probe helper ran" });
       expect(facts.shell).toEqual({ ok: true, out: "luminaguard\nok" });
+      // lg.ip= and lg.dns= configured the virtio-net NIC (virtio_net and its failover modules loaded).
+      expect(facts.eth0).toMatchObject({ ok: true, out: expect.stringContaining("inet 10.0.2.15/24") as unknown });
+      expect(facts.route).toMatchObject({ ok: true, out: expect.stringContaining("default via 10.0.2.2 dev eth0") as unknown });
+      expect(facts.resolv).toBe("nameserver 10.0.2.3");
     } finally {
       await kill(vm);
     }
     expect(sha256(probe.rootfs)).toBe(before); // ...never into the image
   }, 600_000);
+
+  it("a boot that cannot reach the agent says why on the console, and QEMU exits by itself", async () => {
+    const vm = await boot(probe, "broken", { cmdline: "lg.init=/sbin/no-such-init" });
+    try {
+      const exited = new Promise<number | null>((r) => vm.child.once("exit", (code) => r(code)));
+      const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 120_000))]);
+      expect(code).not.toBe("timeout");
+      const c = vm.console();
+      expect(c).toContain("lg-initramfs: FAILED: /sbin/no-such-init is missing or not executable in the root image");
+      // One boot: the panic's reset ends QEMU (-no-reboot) instead of booting again.
+      expect(c.match(/lg-initramfs \[[\d.]+\]: started/g)).toHaveLength(1);
+      expect(c).not.toContain("starting agent");
+    } finally {
+      await kill(vm);
+    }
+  }, 180_000);
 
   it.skipIf(!hasReal)("boots the real image until the real agent says hello on lg.agent", async () => {
     const vm = await boot(real!, "real");

@@ -3,7 +3,7 @@
  * conformance and escape suites, then what only VMs have: snapshot clones that
  * must not share random state, crash handling, and the pool in front.
  */
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineConformanceSuite, type ConformanceTarget } from "../conformance/suite.js";
 import { defineEscapeSuite } from "../security/escape-suite.js";
 import { MicrovmBackend } from "../../src/sandbox/microvm/backend.js";
@@ -23,6 +23,10 @@ announceSkip("micro-VM backend", skip);
 const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
 // One backend for the file: the template is booted once (seconds under TCG) and every sandbox is a clone.
 const shared = skip ? undefined : new MicrovmBackend({ prestarted: 1 });
+// Boot the template before the timed tests: under TCG on a loaded 2-core host it takes 10-60 s.
+beforeAll(async () => {
+  if (shared) await (await shared.create(spec)).destroy();
+}, 300_000);
 afterAll(async () => {
   await shared?.close();
 });
@@ -74,12 +78,36 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
       (e: unknown) => e,
     );
     await eventually(async () => (await sb.processesMatching("sleep 300")) > 0, 10_000);
-    process.kill(sb.vmPid, "SIGKILL");
+    process.kill(sb.vm.pid, "SIGKILL");
     expect(await out).toMatchObject({ code: "E_VM_CRASHED" });
     expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_VM_CRASHED" }));
     await sb.destroy();
     expect(await microvmLeftovers([sb.id])).toEqual([]);
   });
+
+  it("ends a running command with E_GUEST_LOST when the guest stops answering while QEMU lives", async () => {
+    const watchful = new MicrovmBackend({ prestarted: 0, heartbeat: { intervalMs: 200, timeoutMs: 1500 } });
+    try {
+      const sb = (await watchful.create(spec)) as MicrovmSandbox;
+      made.push(sb);
+      const h = sb.exec(["sleep", "300"]);
+      const out = collect(h).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await eventually(async () => (await sb.processesMatching("sleep 300")) > 0, 10_000);
+      // Freeze the guest's vCPUs: QEMU is alive, the agent cannot answer.
+      await sb.vm.qmp.execute("stop");
+      const started = Date.now();
+      expect(await out).toMatchObject({ code: "E_GUEST_LOST" });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_GUEST_LOST" }));
+      await sb.destroy();
+      expect(await microvmLeftovers([sb.id])).toEqual([]);
+    } finally {
+      await watchful.close();
+    }
+  }, 120_000); // its own backend boots its own template
 
   it("fronted by the SandboxPool unchanged: leases are clones, released ones are destroyed", async () => {
     const ids: string[] = [];

@@ -35,6 +35,10 @@ export interface MicrovmBackendOptions {
   snapshots?: boolean;
   /** Guest uid commands run as (default 65534). */
   sandboxUid?: number;
+  /** Agent liveness checks while commands run (default DEFAULT_HEARTBEAT). */
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+  /** Progress lines of long steps (building a missing guest image takes minutes). */
+  onProgress?: (line: string) => void;
 }
 
 export interface MicrovmStats {
@@ -69,7 +73,7 @@ export class MicrovmBackend implements Backend {
   constructor(private readonly opts: MicrovmBackendOptions = {}) {}
 
   private image(): Promise<BootImage> {
-    this.imagePromise ??= (this.opts.image ?? defaultImage)().catch((err: unknown) => {
+    this.imagePromise ??= (this.opts.image ?? (() => defaultImage(this.opts.onProgress)))().catch((err: unknown) => {
       this.imagePromise = undefined; // a later call may succeed (image built meanwhile)
       throw err;
     });
@@ -135,7 +139,7 @@ export class MicrovmBackend implements Backend {
       await vm.kill().catch(() => {});
       throw err;
     }
-    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, onDestroyed: () => this.live.delete(sb) });
+    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, onDestroyed: () => this.live.delete(sb), ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}) });
     this.live.add(sb);
     this.createMs.add(performance.now() - started);
     return sb;
@@ -249,7 +253,7 @@ interface TemplateEntry {
   next?: Promise<Template> | undefined;
 }
 
-async function defaultImage(): Promise<BootImage> {
+async function defaultImage(onProgress?: (line: string) => void): Promise<BootImage> {
   const { bootImage } = await import("./image.js");
-  return bootImage();
+  return bootImage(onProgress ? { onProgress } : {});
 }

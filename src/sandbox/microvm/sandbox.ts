@@ -31,7 +31,16 @@ export interface MicrovmSandboxParts {
   agent: GuestClient;
   /** Called once the VM is gone (to count, or to free a slot). */
   onDestroyed?(): void;
+  /** While commands run, ping the agent this often; one unanswered within `timeoutMs` means it is lost. */
+  heartbeat?: { intervalMs: number; timeoutMs: number };
 }
+
+/**
+ * A command that waits for output sends no requests, so a hung guest would hang
+ * its caller for ever: while commands run we ping. Generous, because a loaded
+ * TCG host can stall a guest for seconds without anything being wrong.
+ */
+export const DEFAULT_HEARTBEAT = { intervalMs: 5_000, timeoutMs: 20_000 };
 
 export class MicrovmSandbox implements Sandbox {
   readonly id: string;
@@ -43,6 +52,9 @@ export class MicrovmSandbox implements Sandbox {
   private destroying: Promise<void> | undefined;
   /** Set when QEMU exited on its own: every later failure is explained by it. */
   private crashed: SandboxError | undefined;
+  /** Set when the agent stopped answering in a VM that still runs. */
+  private lost: SandboxError | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly parts: MicrovmSandboxParts) {
     this.id = parts.id;
@@ -53,11 +65,14 @@ export class MicrovmSandbox implements Sandbox {
       this.crashed = new SandboxError("E_VM_CRASHED", `The micro-VM of sandbox ${this.id} stopped unexpectedly (${end.signal ?? `exit code ${end.code}`}); its commands were lost. Lease a new sandbox and retry; \`luminaguard doctor\` checks the host.`, { details: { exit: end } });
       parts.agent.close();
     });
+    void parts.agent.lost.then((err) => {
+      if (!this.destroying) this.lost ??= err;
+    });
   }
 
-  /** QEMU's host pid (for diagnostics and crash tests). */
-  get vmPid(): number {
-    return this.parts.vm.pid;
+  /** The VM's QEMU process (QMP, pid, console), for diagnostics and tests. */
+  get vm(): VmProcess {
+    return this.parts.vm;
   }
 
   get destroyed(): boolean {
@@ -74,6 +89,20 @@ export class MicrovmSandbox implements Sandbox {
   private usable(): void {
     if (this.destroying) throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
     if (this.crashed) throw this.crashed;
+    if (this.lost) throw this.lost;
+  }
+
+  private watch(): void {
+    const hb = this.parts.heartbeat ?? DEFAULT_HEARTBEAT;
+    this.heartbeat ??= setInterval(() => {
+      if (this.running.size === 0 || this.destroying) {
+        clearInterval(this.heartbeat);
+        this.heartbeat = undefined;
+        return;
+      }
+      // A ping unanswered in time marks the client lost; every running command then ends with E_GUEST_LOST.
+      this.parts.agent.ping(hb.timeoutMs).catch(() => {});
+    }, hb.intervalMs).unref();
   }
 
   /**
@@ -106,6 +135,7 @@ export class MicrovmSandbox implements Sandbox {
       onDone: () => this.running.delete(handle),
     });
     this.running.add(handle);
+    this.watch();
     return handle;
   }
 
@@ -151,6 +181,7 @@ export class MicrovmSandbox implements Sandbox {
   }
 
   private async teardown(): Promise<void> {
+    clearInterval(this.heartbeat);
     // The VM takes every guest process with it; the handles learn it from the closed channel.
     this.parts.agent.close();
     try {
