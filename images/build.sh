@@ -8,8 +8,9 @@
 #   manifest.json
 # into <images dir>/<name>-<hash12>/, where the hash covers every input.
 #
-# Two cached layers keep rebuilds short:
-#   debs   <cache>/debs/<package>_<version>_<arch>.deb, reused by name and version;
+# Three layers keep rebuilds short:
+#   debs   <cache>/debs/<package>_<version>_<arch>.deb (and <cache>/npm/ for node), reused
+#          by name and version;
 #   base   <cache>/base-<key>/: the unpacked, checked package tree and kernel pieces, keyed by
 #          this script and packages.txt (re-resolving package versions needs a change to one
 #          of them, or --refresh);
@@ -427,7 +428,7 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
   printf '  "arch": %s,\n' "$(json_str "$arch")"
   printf '  "baseKey": %s,\n' "$(json_str "$base_key")"
   printf '  "kernelRelease": %s,\n' "$(json_str "$release")"
-  printf '  "kernelCmdline": %s,\n' "$(json_str "console=ttyS0 root=/dev/vda rdinit=/init panic=-1 reboot=t")"
+  printf '  "kernelCmdline": %s,\n' "$(json_str "console=ttyS0 root=/dev/vda rdinit=/init panic=-1 reboot=t quiet")"
   printf '  "files": { "kernel": "vmlinuz", "initrd": "initrd", "rootfs": "rootfs.ext4" },\n'
   printf '  "rootfsFormat": "ext4",\n'
   printf '  "agentPort": "lg.agent",\n'

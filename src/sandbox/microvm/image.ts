@@ -30,7 +30,7 @@ const manifestSchema = z.object({
   arch: z.string(),
   baseKey: z.string(),
   kernelRelease: z.string(),
-  /** What the kernel command line should contain; the VM launcher adds `quiet` and TCG timing parameters. */
+  /** The kernel command line the image expects (console, panic handling, quiet); the VM launcher adds TCG timing parameters. */
   kernelCmdline: z.string(),
   files: z.object({ kernel: z.string(), initrd: z.string(), rootfs: z.string() }),
   rootfsFormat: z.string(),
