@@ -84,6 +84,7 @@ async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
   const backend = await createBackend(spec.backend, {
     sandboxUid: config.sandbox.uid,
     oneShot: true,
+    microvm: config.microvm,
     onProgress: (line) => process.stderr.write(`[luminaguard] ${line}\n`),
   });
   const sandbox = await backend.create(spec).catch(async (err: unknown) => {

@@ -4,6 +4,7 @@
  * for loading QEMU's or gVisor's code (CLI start-up is benchmarked).
  */
 import type { Backend, BackendName } from "./types.js";
+import type { MicrovmConfig } from "../config/schema.js";
 
 export interface BackendOptions {
   /** Host uid sandboxes run as when LuminaGuard runs as root. */
@@ -15,6 +16,8 @@ export interface BackendOptions {
   oneShot?: boolean;
   /** Lines of progress for long steps (building the guest image). */
   onProgress?: (line: string) => void;
+  /** The config file's `microvm` section. */
+  microvm?: MicrovmConfig;
 }
 
 export async function createBackend(name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
@@ -29,7 +32,13 @@ export async function createBackend(name: BackendName, opts: BackendOptions = {}
     }
     case "microvm": {
       const { MicrovmBackend } = await import("./microvm/backend.js");
-      return new MicrovmBackend({ snapshots: !opts.oneShot, ...(opts.sandboxUid === undefined ? {} : { sandboxUid: opts.sandboxUid }), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+      const vm = opts.microvm;
+      return new MicrovmBackend({
+        snapshots: !opts.oneShot,
+        ...(vm ? { imageName: vm.image, prestarted: vm.prestarted, templateMaxAgeMs: vm.templateMaxAgeMinutes * 60_000 } : {}),
+        ...(opts.sandboxUid === undefined ? {} : { sandboxUid: opts.sandboxUid }),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
     }
   }
 }

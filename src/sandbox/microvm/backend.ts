@@ -25,8 +25,10 @@ const MIB = 1024 * 1024;
 export const GUEST_OVERHEAD_MIB = 96;
 
 export interface MicrovmBackendOptions {
-  /** The guest image; default: the configured image, built when missing. */
+  /** The guest image; default: the image named `imageName`, built when missing. */
   image?: () => Promise<BootImage>;
+  /** Name of the guest image (default "default"). */
+  imageName?: string;
   /** QEMU processes kept waiting per template (default 1). */
   prestarted?: number;
   /** Rebuild a template older than this (default 60 min; 0 = never). */
@@ -73,7 +75,7 @@ export class MicrovmBackend implements Backend {
   constructor(private readonly opts: MicrovmBackendOptions = {}) {}
 
   private image(): Promise<BootImage> {
-    this.imagePromise ??= (this.opts.image ?? (() => defaultImage(this.opts.onProgress)))().catch((err: unknown) => {
+    this.imagePromise ??= (this.opts.image ?? (() => defaultImage(this.opts.imageName, this.opts.onProgress)))().catch((err: unknown) => {
       this.imagePromise = undefined; // a later call may succeed (image built meanwhile)
       throw err;
     });
@@ -253,7 +255,7 @@ interface TemplateEntry {
   next?: Promise<Template> | undefined;
 }
 
-async function defaultImage(onProgress?: (line: string) => void): Promise<BootImage> {
+async function defaultImage(name: string | undefined, onProgress?: (line: string) => void): Promise<BootImage> {
   const { bootImage } = await import("./image.js");
-  return bootImage(onProgress ? { onProgress } : {});
+  return bootImage({ ...(name ? { name } : {}), ...(onProgress ? { onProgress } : {}) });
 }
