@@ -62,6 +62,8 @@ function main(): void {
     areas: { workspace: join(root, "workspace"), tmp: join(root, "tmp") },
     stateDir: values["state-dir"] ?? "/run/luminaguard-agent",
     reseed: { helper: values.helper, setClock: !values["no-clock"], setHostname: !values["no-hostname"] },
+    // Only in a micro-VM (the virtio-serial channel) is eth0 the guest's own; elsewhere it is a host's.
+    network: { device: values.port !== undefined ? "eth0" : undefined },
     log,
   });
   // A stray EPIPE or a bug in one request must not take the host's only way into the guest down.

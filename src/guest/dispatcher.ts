@@ -31,6 +31,7 @@ import { prepareAreas, writeConfinementFiles, type ExecSettings } from "./confin
 import { SandboxCgroup } from "./cgroup.js";
 import { listProcesses } from "./procs.js";
 import { reseedGuest, type ReseedOptions } from "./reseed.js";
+import { configureNetwork, type GuestNetOptions } from "./network.js";
 
 export interface AgentOptions {
   agentVersion: string;
@@ -38,6 +39,8 @@ export interface AgentOptions {
   /** Private folder for the seccomp program and passwd/group files (never bound into a sandbox). */
   stateDir: string;
   reseed: ReseedOptions;
+  /** The NIC `network` requests configure; without it (not in a VM) they are refused. */
+  network?: GuestNetOptions;
   log(msg: string): void;
 }
 
@@ -237,6 +240,9 @@ export class Agent implements LinkHandler, OutputSink {
         return;
       case "remove":
         run(this.files.remove(msg.path, msg.recursive).then(() => ok()));
+        return;
+      case "network":
+        run(configureNetwork(this.opts.network ?? { device: undefined }, msg).then(() => ok()), "E_SANDBOX_START");
         return;
       case "processes":
         try {

@@ -25,6 +25,8 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const MAX_HEADER_BYTES = MAX_FRAME_BYTES - 4;
 /** File contents are sent in pieces of at most this many bytes. */
 export const FILE_CHUNK_BYTES = 1024 * 1024;
+/** Largest /etc/resolv.conf a `network` request may carry (it is a few nameserver lines). */
+export const MAX_RESOLV_CONF = 16 * 1024;
 /** Starts every conversation; see the file header. */
 export const SYNC_MAGIC: Buffer = Buffer.from([0xff, 0x4c, 0x47, 0x53, 0x59, 0x4e, 0x43, 0x0a]); // "\xffLGSYNC\n"
 
@@ -76,6 +78,12 @@ export interface WriteRequest { type: "write"; id: number; path: string; maxByte
 export interface ListRequest { type: "list"; id: number; path: string }
 export interface RemoveRequest { type: "remove"; id: number; path: string; recursive: boolean }
 export interface ProcessesRequest { type: "processes"; id: number }
+/**
+ * Micro-VMs with network: give the guest's NIC (eth0) this address, a default
+ * route through `gateway`, and /etc/resolv.conf. Repeatable (it replaces what
+ * an earlier call set). Refused by agents that do not run in a VM.
+ */
+export interface NetworkRequest { type: "network"; id: number; address: string; prefixLength: number; gateway: string; resolvConf: string }
 
 export type HostRequest =
   | HelloRequest
@@ -90,7 +98,8 @@ export type HostRequest =
   | WriteRequest
   | ListRequest
   | RemoveRequest
-  | ProcessesRequest;
+  | ProcessesRequest
+  | NetworkRequest;
 
 /** A continuation piece of a body (write contents host → agent, read contents agent → host). */
 export interface DataFrame { type: "data"; id: number; more: boolean }
@@ -305,6 +314,8 @@ const opt = (c: Check): Check => (v) => v === undefined || c(v);
 const strArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === "string");
 const strRecord: Check = (v) => typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string");
 const limits: Check = (v) => typeof v === "object" && v !== null && uint((v as Record<string, unknown>).memoryBytes) && uint((v as Record<string, unknown>).pids);
+/** Dotted-quad IPv4 only: the values end up on `ip`'s command line in the guest. */
+const ipv4: Check = (v) => typeof v === "string" && /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(v) && v.split(".").every((o) => Number(o) <= 255 && String(Number(o)) === o);
 const oneOf = (...values: string[]): Check => (v) => typeof v === "string" && values.includes(v);
 
 const HOST_FIELDS: Record<HostMessage["type"], Record<string, Check>> = {
@@ -321,6 +332,7 @@ const HOST_FIELDS: Record<HostMessage["type"], Record<string, Check>> = {
   list: { id: uint, path: str },
   remove: { id: uint, path: str, recursive: bool },
   processes: { id: uint },
+  network: { id: uint, address: ipv4, prefixLength: (v) => uint(v) && (v as number) <= 32, gateway: ipv4, resolvConf: (v) => str(v) && (v as string).length <= MAX_RESOLV_CONF },
   data: { id: uint, more: bool },
 };
 

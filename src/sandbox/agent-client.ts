@@ -207,6 +207,14 @@ export class GuestClient {
     await this.request(header, o.seccomp);
   }
 
+  /**
+   * Micro-VMs with network: the guest's NIC gets `address/prefixLength` and a
+   * default route via `gateway`, and /etc/resolv.conf becomes `resolvConf`.
+   */
+  async network(o: { address: string; prefixLength: number; gateway: string; resolvConf: string }): Promise<void> {
+    await this.request({ type: "network", address: o.address, prefixLength: o.prefixLength, gateway: o.gateway, resolvConf: o.resolvConf });
+  }
+
   /** Start a command; its output streams and exit come through the handle. */
   exec(argv: string[], o: { env: Record<string, string>; cwd: string; stdin: boolean }): GuestProcess {
     const execId = `${this.execBase}-${++this.execSeq}`;

@@ -1,7 +1,8 @@
 /**
  * A tiny "internet" for firewall tests: test hosts, each in a network
  * namespace the test creates (`lgt-<tag><letter>`) with a veth to the host's
- * namespace and a /24 in 10.204.0.0/16, running echo servers; and a prober, a
+ * namespace and a /24 in 10.204.0.0/16 (or another 10.N.0.0/16 a test file
+ * picks, so files running in parallel never share one), running echo servers; and a prober, a
  * Node process inside a sandbox's namespace that makes connections on request.
  *
  * Traffic only ever goes to these namespaces or to loopback. Everything made
@@ -61,12 +62,13 @@ function ip(args: string[], input?: string): void {
   execFileSync("ip", args, { input, stdio: ["pipe", "ignore", "pipe"] });
 }
 
-/** /24s of 10.204.0.0/16 that no route of this host touches yet. */
-function freeTestSubnets(count: number): number[] {
+/** /24s of 10.<octet>.0.0/16 that no route of this host touches yet. */
+function freeTestSubnets(count: number, octet: number): number[] {
   const routes = readFileSync("/proc/net/route", "utf8");
   const taken = new Set<number>();
   // Destination is little-endian hex: 10.204.X.0 is 00XCC0A.
-  for (const m of routes.matchAll(/^\S+\s+([0-9A-F]{2})([0-9A-F]{2})CC0A\s/gm)) taken.add(parseInt(m[2]!, 16));
+  const second = octet.toString(16).toUpperCase().padStart(2, "0");
+  for (const m of routes.matchAll(new RegExp(`^\\S+\\s+([0-9A-F]{2})([0-9A-F]{2})${second}0A\\s`, "gm"))) taken.add(parseInt(m[2]!, 16));
   const free: number[] = [];
   for (let x = 1 + Math.floor(Math.random() * 200); free.length < count && x < 255; x++) if (!taken.has(x)) free.push(x);
   return free;
@@ -76,13 +78,16 @@ export class TestInternet {
   readonly hosts: TestHost[] = [];
   private readonly children: ChildProcess[] = [];
 
-  private constructor(readonly tag: string) {}
+  private constructor(
+    readonly tag: string,
+    readonly octet: number,
+  ) {}
 
-  /** Hosts "a", "b", … each with TCP echo servers on `tcpPorts` and UDP echo servers on `udpPorts`. */
-  static async create(tag: string, specs: { name: string; tcpPorts: number[]; udpPorts: number[] }[]): Promise<TestInternet> {
-    const net = new TestInternet(tag);
+  /** Hosts "a", "b", … each with TCP echo servers on `tcpPorts` and UDP echo servers on `udpPorts`, in 10.<octet>.0.0/16 (default 204). */
+  static async create(tag: string, specs: { name: string; tcpPorts: number[]; udpPorts: number[] }[], opts: { octet?: number } = {}): Promise<TestInternet> {
+    const net = new TestInternet(tag, opts.octet ?? 204);
     try {
-      const subnets = freeTestSubnets(specs.length);
+      const subnets = freeTestSubnets(specs.length, net.octet);
       for (const [i, spec] of specs.entries()) await net.addHost(spec, subnets[i]!);
     } catch (err) {
       net.close();
@@ -100,7 +105,7 @@ export class TestInternet {
   private async addHost(spec: { name: string; tcpPorts: number[]; udpPorts: number[] }, x: number): Promise<void> {
     const netns = `lgt-${this.tag}${spec.name}`;
     const outside = `lgt${this.tag}${spec.name}`;
-    const host: TestHost = { ...spec, netns, address: `10.204.${x}.2`, gateway: `10.204.${x}.1` };
+    const host: TestHost = { ...spec, netns, address: `10.${this.octet}.${x}.2`, gateway: `10.${this.octet}.${x}.1` };
     this.hosts.push(host);
     ip(["netns", "add", netns]);
     ip(

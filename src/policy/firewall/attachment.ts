@@ -32,6 +32,8 @@ export interface NetworkAttachment {
   readonly netnsPath: string;
   /** The host-side veth (lgh<short>). */
   readonly hostInterface: string;
+  /** The veth end inside the namespace (lgs<short>), which holds `sandboxAddress`. */
+  readonly sandboxInterface: string;
   /** Host side of the /30; the egress proxy listens here. */
   readonly hostAddress: string;
   /** The sandbox's own address (what the proxy sees as the client address). */
@@ -66,6 +68,7 @@ export interface AttachmentContext {
 export class Attachment implements NetworkAttachment {
   readonly netnsPath: string;
   readonly hostInterface: string;
+  readonly sandboxInterface: string;
   warnings: string[];
   policy: NetworkRules;
   private queue: Promise<unknown> = Promise.resolve();
@@ -84,6 +87,7 @@ export class Attachment implements NetworkAttachment {
   ) {
     this.netnsPath = names.netnsPath;
     this.hostInterface = names.hostIf;
+    this.sandboxInterface = names.sandboxIf;
     this.policy = policy;
     this.warnings = warnings;
   }

@@ -17,7 +17,8 @@ import type { Subnet } from "./addressing.js";
 import type { SandboxNames } from "./names.js";
 import type { Step } from "./runner.js";
 
-const PREFIX = 30;
+/** Every sandbox subnet is a /30: host side and sandbox side. */
+export const PREFIX = 30;
 /** Without IPv6 in the kernel, `addrgenmode` fails; with it, `none` keeps link-local addresses (and their chatter) off our veths. */
 const HAS_IPV6 = existsSync("/proc/sys/net/ipv6");
 

@@ -19,6 +19,11 @@ import { MicrovmSandbox } from "./sandbox.js";
 import { qemuTarget } from "./probe.js";
 import { BOOT_AGENT_TIMEOUT_MS, CLONE_AGENT_TIMEOUT_MS, connectAgent, shapeKey, Template, vmDevices, type BootImage, type VmShape } from "./template.js";
 import { startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
+// --- network (issue 5) ---
+import type { SandboxNetworking } from "../network.js";
+import { newSandboxId } from "../ids.js";
+import { attachVmNetwork, type VmNetwork } from "./network.js";
+// --- end network ---
 
 const MIB = 1024 * 1024;
 /** Guest RAM beyond the sandbox's memory limit: the guest kernel and the agent (Node) live there. */
@@ -41,6 +46,8 @@ export interface MicrovmBackendOptions {
   heartbeat?: { intervalMs: number; timeoutMs: number };
   /** Progress lines of long steps (building a missing guest image takes minutes). */
   onProgress?: (line: string) => void;
+  /** Firewall and egress proxy for sandboxes whose policy is not "none" (default: one made on first use). */
+  networking?: SandboxNetworking;
 }
 
 export interface MicrovmStats {
@@ -57,7 +64,7 @@ export interface MicrovmStats {
 
 /** The VM a spec needs: RAM for its memory limit plus the guest's own, one vCPU per started core of quota. */
 export function shapeFor(spec: SandboxSpec): VmShape {
-  return { memoryMiB: Math.ceil(spec.limits.memoryBytes / MIB) + GUEST_OVERHEAD_MIB, cpus: Math.max(1, Math.ceil(spec.limits.cpus)) };
+  return { memoryMiB: Math.ceil(spec.limits.memoryBytes / MIB) + GUEST_OVERHEAD_MIB, cpus: Math.max(1, Math.ceil(spec.limits.cpus)), ...(spec.network !== "none" ? { network: true } : {}) };
 }
 
 export class MicrovmBackend implements Backend {
@@ -71,8 +78,17 @@ export class MicrovmBackend implements Backend {
   private imagePromise: Promise<BootImage> | undefined;
   private swept: Promise<unknown> | undefined;
   private closed = false;
+  private net: Promise<SandboxNetworking> | undefined;
 
-  constructor(private readonly opts: MicrovmBackendOptions = {}) {}
+  constructor(private readonly opts: MicrovmBackendOptions = {}) {
+    this.net = opts.networking && Promise.resolve(opts.networking);
+  }
+
+  /** The firewall and egress proxy, made on the first networked sandbox (loaded lazily, as in the namespace backend). */
+  networking(): Promise<SandboxNetworking> {
+    this.net ??= import("../network.js").then((m) => new m.SandboxNetworking());
+    return this.net;
+  }
 
   private image(): Promise<BootImage> {
     this.imagePromise ??= (this.opts.image ?? (() => defaultImage(this.opts.imageName, this.opts.onProgress)))().catch((err: unknown) => {
@@ -92,9 +108,6 @@ export class MicrovmBackend implements Backend {
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     if (this.closed) throw new SandboxError("E_BACKEND_UNAVAILABLE", "The micro-VM backend was closed; make a new one.");
-    if (spec.network !== "none") {
-      throw new SandboxError("E_BACKEND_UNAVAILABLE", "Network policies are not wired into micro-VMs yet: use the namespace backend for sandboxes with network, or network: none here.");
-    }
     if (spec.workspace !== undefined) {
       throw new SandboxError("E_WORKSPACE", "A micro-VM keeps its /workspace inside the guest; host folders cannot be shared with it yet. Copy files in with sandbox.files, or use the namespace backend for --workspace.");
     }
@@ -104,15 +117,27 @@ export class MicrovmBackend implements Backend {
     await this.swept;
     const image = await this.image();
     const shape = shapeFor(spec);
+    // Network first: a networked clone's QEMU starts inside the sandbox's namespace, on its tap (see network.ts).
+    const net = spec.network === "none" ? undefined : await attachVmNetwork(await this.networking(), newSandboxId(), spec.network);
+    try {
+      return await this.createVm(spec, image, shape, net, started);
+    } catch (err) {
+      // After createVm killed the VM: nothing uses the tap any more.
+      await net?.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async createVm(spec: SandboxSpec, image: BootImage, shape: VmShape, net: VmNetwork | undefined, started: number): Promise<Sandbox> {
     let vm: VmProcess;
     let cold = false;
     if (this.opts.snapshots === false) {
-      vm = await this.coldBoot(image, shape);
+      vm = await this.coldBoot(image, shape, net);
       cold = true;
     } else {
       try {
         const tpl = await this.template(image, shape);
-        const c = await tpl.clone();
+        const c = await tpl.clone(net ? { id: net.sandbox.attachment.sandboxId, network: net.tap } : {});
         this.restoreMs.add(c.restoreMs);
         this.counts.clonesServed++;
         vm = c.vm;
@@ -120,7 +145,7 @@ export class MicrovmBackend implements Backend {
         if (err instanceof SandboxError && err.code === "E_BACKEND_UNAVAILABLE") throw err;
         this.counts.fallbacks++;
         process.emitWarning(`micro-VM snapshot failed, cold-booting instead: ${(err as Error).message}`, { code: "LUMINAGUARD_MICROVM_FALLBACK" });
-        vm = await this.coldBoot(image, shape);
+        vm = await this.coldBoot(image, shape, net);
         cold = true;
       }
     }
@@ -131,6 +156,8 @@ export class MicrovmBackend implements Backend {
       await agent.reseed({ entropy: randomBytes(64), timeMs: Date.now(), hostname: vm.id });
       const uid = this.opts.sandboxUid ?? VM_UID;
       await agent.configure({ confine: "bwrap", uid, gid: uid, seccomp: this.seccomp(spec), limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
+      // The guest's eth0 takes the sandbox address the firewall's rules expect.
+      if (net) await agent.network(net.guest);
       // A new QEMU translates the guest's code afresh: the first command is slow (~150 ms
       // under TCG). Pay it here, where the pool hides it, not in the caller's first exec.
       const warm = agent.exec(["true"], { env: {}, cwd: "/workspace", stdin: false });
@@ -141,16 +168,15 @@ export class MicrovmBackend implements Backend {
       await vm.kill().catch(() => {});
       throw err;
     }
-    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, onDestroyed: () => this.live.delete(sb), ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}) });
+    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, network: net, onDestroyed: () => this.live.delete(sb), ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}) });
     this.live.add(sb);
     this.createMs.add(performance.now() - started);
     return sb;
   }
 
-  private async coldBoot(image: BootImage, shape: VmShape): Promise<VmProcess> {
-    const { newSandboxId } = await import("../ids.js");
+  private async coldBoot(image: BootImage, shape: VmShape, net?: VmNetwork): Promise<VmProcess> {
     this.counts.coldBoots++;
-    return startVm({ ...vmDevices(image, shape), id: newSandboxId(), memoryMiB: shape.memoryMiB });
+    return startVm({ ...vmDevices(image, shape), id: net?.sandbox.attachment.sandboxId ?? newSandboxId(), memoryMiB: shape.memoryMiB, ...(net ? { network: net.tap } : {}) });
   }
 
   /** The compiled seccomp program for a spec (the guest runs the same x86_64 kernel ABI). */
@@ -244,6 +270,8 @@ export class MicrovmBackend implements Backend {
     const all = [...this.templates.values()].flatMap((e) => [e.current, ...(e.next ? [e.next] : [])]);
     this.templates.clear();
     await Promise.allSettled(all.map(async (p) => (await p).drop()));
+    // Last: the proxy and the firewall's helpers, once no sandbox uses them.
+    await (await this.net)?.close();
   }
 }
 

@@ -12,6 +12,8 @@ import { resolveSandboxPath } from "../exec-files.js";
 import { guestExec } from "../guest-exec.js";
 import type { GuestClient } from "../agent-client.js";
 import type { VmProcess } from "./vm-process.js";
+import type { SandboxNetwork } from "../network.js";
+import type { VmNetwork } from "./network.js";
 
 /** The default environment of a command, as in the namespace backend. */
 const DEFAULT_ENV: Record<string, string> = {
@@ -29,6 +31,8 @@ export interface MicrovmSandboxParts {
   spec: SandboxSpec;
   vm: VmProcess;
   agent: GuestClient;
+  /** The firewall's network bridged to the VM (policy not "none"); released after QEMU is gone. */
+  network?: VmNetwork | undefined;
   /** Called once the VM is gone (to count, or to free a slot). */
   onDestroyed?(): void;
   /** While commands run, ping the agent this often; one unanswered within `timeoutMs` means it is lost. */
@@ -47,7 +51,7 @@ export class MicrovmSandbox implements Sandbox {
   readonly backend = "microvm" as const;
   readonly spec: SandboxSpec;
   readonly files: SandboxFiles;
-  readonly network = undefined;
+  readonly network: SandboxNetwork | undefined;
   private readonly running = new Set<ExecHandle>();
   private destroying: Promise<void> | undefined;
   /** Set when QEMU exited on its own: every later failure is explained by it. */
@@ -60,6 +64,7 @@ export class MicrovmSandbox implements Sandbox {
     this.id = parts.id;
     this.spec = parts.spec;
     this.files = this.makeFiles();
+    this.network = parts.network?.sandbox;
     void parts.vm.exited.then((end) => {
       if (this.destroying) return;
       this.crashed = new SandboxError("E_VM_CRASHED", `The micro-VM of sandbox ${this.id} stopped unexpectedly (${end.signal ?? `exit code ${end.code}`}); its commands were lost. Lease a new sandbox and retry; \`luminaguard doctor\` checks the host.`, { details: { exit: end } });
@@ -122,7 +127,7 @@ export class MicrovmSandbox implements Sandbox {
     this.usable();
     validateExec(argv, opts);
     const proc = this.parts.agent.exec(argv, {
-      env: { ...DEFAULT_ENV, ...opts.env },
+      env: { ...DEFAULT_ENV, ...this.network?.env(), ...opts.env },
       cwd: opts.cwd ?? "/workspace",
       stdin: true,
     });
@@ -185,7 +190,12 @@ export class MicrovmSandbox implements Sandbox {
     // The VM takes every guest process with it; the handles learn it from the closed channel.
     this.parts.agent.close();
     try {
-      await this.parts.vm.kill();
+      try {
+        await this.parts.vm.kill();
+      } finally {
+        // After QEMU: it holds the tap. A failed kill still left QEMU killed (it is the cleanup that failed).
+        await this.parts.network?.release();
+      }
     } finally {
       this.parts.onDestroyed?.();
     }

@@ -18,11 +18,14 @@ import { newSandboxId } from "../ids.js";
 import { GuestClient } from "../agent-client.js";
 import { createTemplateFiles, restore, saveTemplate, startIncoming, type TemplateFiles } from "./snapshot.js";
 import { startVm, type StartVmOptions, type VmProcess } from "./vm-process.js";
+import { scratchTap, type ScratchTap, type VmTap } from "./network.js";
 
 /** What a VM is made of; the template and its clones must agree on all of it. */
 export interface VmShape {
   memoryMiB: number;
   cpus: number;
+  /** A virtio-net NIC on a tap (networked sandboxes). Its clones cannot be prestarted: each needs its sandbox's tap. */
+  network?: boolean;
 }
 
 /** The files of a guest image (see image.ts). */
@@ -40,7 +43,7 @@ export const BOOT_AGENT_TIMEOUT_MS = 120_000;
 /** How long a restored clone's agent may take to answer (it is already running). */
 export const CLONE_AGENT_TIMEOUT_MS = 15_000;
 
-export const shapeKey = (image: BootImage, shape: VmShape): string => `${image.hash.slice(0, 12)}-${shape.memoryMiB}m-${shape.cpus}c`;
+export const shapeKey = (image: BootImage, shape: VmShape): string => `${image.hash.slice(0, 12)}-${shape.memoryMiB}m-${shape.cpus}c${shape.network ? "-net" : ""}`;
 
 /** The device set of a VM of this image and shape (identical for template, clones and cold boots). */
 export function vmDevices(image: BootImage, shape: VmShape): Omit<StartVmOptions, "id" | "ram" | "incoming" | "memoryMiB"> {
@@ -108,9 +111,12 @@ export class Template {
     const name = `tpl-${shapeKey(opts.image, opts.shape)}-${Date.now().toString(36)}`;
     const files = await createTemplateFiles(name, opts.shape.memoryMiB);
     let vm: VmProcess | undefined;
+    // A networked template's NIC needs a tap like its clones' (see network.ts); it gets one nobody else can reach.
+    let tap: ScratchTap | undefined;
     try {
       const started = performance.now();
-      vm = await startVm({ ...vmDevices(opts.image, opts.shape), id: name, memoryMiB: opts.shape.memoryMiB, ram: { kind: "shared-file", path: files.ramPath } });
+      if (opts.shape.network) tap = await scratchTap();
+      vm = await startVm({ ...vmDevices(opts.image, opts.shape), id: name, memoryMiB: opts.shape.memoryMiB, ram: { kind: "shared-file", path: files.ramPath }, ...(tap ? { network: { ifname: tap.ifname, netnsPath: tap.netnsPath } } : {}) });
       const agent = await connectAgent(vm, BOOT_AGENT_TIMEOUT_MS);
       try {
         await opts.prepare(agent);
@@ -126,6 +132,7 @@ export class Template {
       throw err;
     } finally {
       await vm?.kill().catch(() => {});
+      await tap?.remove().catch(() => {});
     }
   }
 
@@ -135,7 +142,9 @@ export class Template {
 
   /** Keep `prestarted` QEMUs waiting; a failed start is dropped (the next take starts one itself). */
   private refill(): void {
-    while (!this.dropped && this.waiting.length < this.opts.prestarted) {
+    // A networked clone's QEMU must start in its sandbox's namespace, which exists only once the sandbox does.
+    const target = this.opts.shape.network ? 0 : this.opts.prestarted;
+    while (!this.dropped && this.waiting.length < target) {
       const p = this.startOne();
       p.catch(() => {
         const i = this.waiting.indexOf(p);
@@ -146,22 +155,26 @@ export class Template {
   }
 
   /** Clones are named like sandboxes: the sandbox takes its VM's id. */
-  private startOne(): Promise<VmProcess> {
-    return startIncoming(this.files, { ...vmDevices(this.opts.image, this.opts.shape), id: newSandboxId() });
+  private startOne(o: { id?: string; network?: VmTap } = {}): Promise<VmProcess> {
+    return startIncoming(this.files, { ...vmDevices(this.opts.image, this.opts.shape), id: o.id ?? newSandboxId(), ...(o.network ? { network: { ifname: o.network.ifname, netnsPath: o.network.netnsPath } } : {}) });
   }
 
   /**
    * A running clone: a waiting QEMU (or a new one) with the template's state
    * loaded and its vCPUs running. The caller owns it (and must reseed it).
+   * A networked template's clones are started here, named `id`, on the tap `network`.
    */
-  async clone(): Promise<{ vm: VmProcess; restoreMs: number; prestarted: boolean }> {
+  async clone(o: { id?: string; network?: VmTap } = {}): Promise<{ vm: VmProcess; restoreMs: number; prestarted: boolean }> {
     if (this.dropped) throw new SandboxError("E_VM_SNAPSHOT", `Template ${this.name} was dropped; take a clone from its replacement.`);
-    const next = this.waiting.shift();
+    if (Boolean(this.opts.shape.network) !== (o.network !== undefined)) {
+      throw new SandboxError("E_VM_SNAPSHOT", `Template ${this.name} ${this.opts.shape.network ? "has a NIC: its clones need a tap (clone({ network }))" : "has no NIC: its clones cannot take a tap"}; a clone's devices must match its template's.`);
+    }
+    const next = o.id === undefined && o.network === undefined ? this.waiting.shift() : undefined;
     this.refill();
     let vm: VmProcess | undefined;
     const prestarted = next !== undefined;
     try {
-      vm = await (next ?? this.startOne());
+      vm = await (next ?? this.startOne(o));
       const r = await restore(vm, this.files.statePath);
       this.served++;
       return { vm, restoreMs: r.totalMs, prestarted };
