@@ -7,16 +7,8 @@
  */
 import type { ExecHandle, ExecResult } from "./types.js";
 import { SandboxError } from "./errors.js";
-
-/** What the agent client gives for one running command (see agent-client.ts). */
-export interface GuestProcessLike {
-  readonly stdout: AsyncIterable<Uint8Array>;
-  readonly stderr: AsyncIterable<Uint8Array>;
-  write(data: Uint8Array | string): Promise<void>;
-  closeStdin(): void;
-  kill(signal: NodeJS.Signals): void;
-  readonly exited: Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; oom?: boolean; pidsLimit?: boolean }>;
-}
+import type { GuestProcess } from "./agent-client.js";
+import { endingError, watchEnding } from "./exec-ending.js";
 
 export interface GuestExecOptions {
   stdin?: string | Uint8Array | undefined;
@@ -30,26 +22,13 @@ export interface GuestExecOptions {
 
 const MIB = 1024 * 1024;
 
-export function guestExec(proc: GuestProcessLike, opts: GuestExecOptions): ExecHandle {
+export function guestExec(proc: GuestProcess, opts: GuestExecOptions): ExecHandle {
   const started = performance.now();
-  let ending: "timeout" | "abort" | undefined;
   let exited = false;
   const killAll = (sig: NodeJS.Signals): void => {
     if (!exited) proc.kill(sig);
   };
-  const timer =
-    opts.timeoutMs !== undefined && opts.timeoutMs > 0
-      ? setTimeout(() => {
-          ending ??= "timeout";
-          killAll("SIGKILL");
-        }, opts.timeoutMs)
-      : undefined;
-  const onAbort = (): void => {
-    ending ??= "abort";
-    killAll("SIGKILL");
-  };
-  if (opts.signal?.aborted) onAbort();
-  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const watch = watchEnding({ timeoutMs: opts.timeoutMs, signal: opts.signal, kill: () => killAll("SIGKILL") });
 
   if (opts.stdin !== undefined) {
     const data = opts.stdin;
@@ -62,19 +41,13 @@ export function guestExec(proc: GuestProcessLike, opts: GuestExecOptions): ExecH
   const result = proc.exited
     .finally(() => {
       exited = true;
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      watch.clear();
       opts.onDone?.();
     })
     .then(
       (end): ExecResult => {
         const res: ExecResult = { exitCode: end.exitCode, signal: end.signal, durationMs: performance.now() - started };
-        if (ending === "timeout") {
-          throw new SandboxError("E_EXEC_TIMEOUT", `The command ran longer than its ${opts.timeoutMs} ms timeout and was killed with everything it started. Raise the timeout if it needs more time.`, { details: { result: res } });
-        }
-        if (ending === "abort") {
-          throw new SandboxError("E_EXEC_ABORTED", "The command was cancelled and killed with everything it started.", { details: { result: res } });
-        }
+        if (watch.ending) throw endingError(watch.ending, res, opts.timeoutMs);
         if (end.oom) {
           throw new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${Math.round(opts.limits.memoryBytes / MIB)} MiB) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.`, { details: { result: res, limitBytes: opts.limits.memoryBytes } });
         }

@@ -7,6 +7,7 @@ import { spawn, type StdioOptions } from "node:child_process";
 import type { ExecHandle, ExecResult } from "./types.js";
 import { SandboxError } from "./errors.js";
 import { signalFromExitCode } from "./signals.js";
+import { endingError, watchEnding } from "./exec-ending.js";
 
 export interface HostProcessOptions {
   /** Full host argv (the launcher chain ending in the sandboxed command). */
@@ -39,27 +40,13 @@ export function startHostProcess(opts: HostProcessOptions): ExecHandle {
     // sandbox deliberately (abort → kill the tree → E_EXEC_ABORTED), never halfway.
     detached: true,
   });
-  let ending: "timeout" | "abort" | undefined;
   let exited = false;
 
   const killAll = (sig: NodeJS.Signals): void => {
     if (exited || child.pid === undefined) return;
     opts.killTree(child.pid, sig);
   };
-
-  const timer =
-    opts.timeoutMs !== undefined && opts.timeoutMs > 0
-      ? setTimeout(() => {
-          ending ??= "timeout";
-          killAll("SIGKILL");
-        }, opts.timeoutMs)
-      : undefined;
-  const onAbort = (): void => {
-    ending ??= "abort";
-    killAll("SIGKILL");
-  };
-  if (opts.signal?.aborted) onAbort();
-  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const watch = watchEnding({ timeoutMs: opts.timeoutMs, signal: opts.signal, kill: () => killAll("SIGKILL") });
 
   // A closed stdin on a process that already exited raises EPIPE; that is not an error of the caller.
   child.stdin?.on("error", () => {});
@@ -82,18 +69,12 @@ export function startHostProcess(opts: HostProcessOptions): ExecHandle {
       });
     });
   }).finally(() => {
-    if (timer) clearTimeout(timer);
-    opts.signal?.removeEventListener("abort", onAbort);
+    watch.clear();
     opts.onDone?.();
   });
 
   const result = done.then(async (res) => {
-    if (ending === "timeout") {
-      throw new SandboxError("E_EXEC_TIMEOUT", `The command ran longer than its ${opts.timeoutMs} ms timeout and was killed with everything it started. Raise the timeout if it needs more time.`, { details: { result: res } });
-    }
-    if (ending === "abort") {
-      throw new SandboxError("E_EXEC_ABORTED", "The command was cancelled and killed with everything it started.", { details: { result: res } });
-    }
+    if (watch.ending) throw endingError(watch.ending, res, opts.timeoutMs);
     const explained = await opts.explain?.(res);
     if (explained) throw explained;
     return res;
