@@ -124,7 +124,26 @@ const qemuProbe: Probe = {
   },
 };
 
+const imageProbe: Probe = {
+  id: "microvm.image",
+  title: "micro-VM guest image",
+  onError: "warn",
+  async run() {
+    // Loaded here, not at the top: doctor's other checks should not pay for it.
+    const { currentImageId, listImages } = await import("./image.js");
+    const images = (await listImages()).filter((e) => "image" in e);
+    const newest = images[0];
+    if (!newest) return { status: "warn", detail: "no guest image is built: micro-VM sandboxes cannot start", fix: "sudo ./bin/luminaguard image build (downloads Debian packages once; make test and make demo do it too)" };
+    const current = await currentImageId().catch(() => undefined);
+    const m = newest.image.manifest;
+    if (current !== undefined && !images.some((e) => e.id === current)) {
+      return { status: "warn", detail: `the built image ${newest.id} is out of date for this checkout (wanted ${current})`, fix: "sudo ./bin/luminaguard image build" };
+    }
+    return { status: "ok", detail: `${current ?? newest.id}: kernel ${m.kernelRelease}, ${m.packages.length} packages, built ${m.createdAt}` };
+  },
+};
+
 /** The micro-VM checks, in display order. */
 export function microvmProbes(): Probe[] {
-  return [kvmProbe, qemuProbe];
+  return [kvmProbe, qemuProbe, imageProbe];
 }
