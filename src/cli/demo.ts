@@ -14,6 +14,7 @@ import { LuminaError } from "../errors.js";
 import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
 import { networkDemo } from "./demo-network.js";
+import { microvmDemo } from "./demo-microvm.js";
 
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 
@@ -104,6 +105,8 @@ async function demo(): Promise<number> {
   say();
   if (!(await networkDemo())) escapes++;
   say();
+  if (!(await microvmDemo())) escapes++;
+  say();
   say(escapes === 0 ? style.green("Every escape attempt was blocked and the firewall let through exactly what its policy allows.") : style.red(`${escapes} check(s) went the wrong way!`));
   return escapes === 0 ? 0 : 1;
 }
@@ -111,7 +114,7 @@ async function demo(): Promise<number> {
 /** The `demo` command. */
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("A short scripted tour: sandboxes from a warm pool run real commands, escape attempts are blocked, limits stop runaway work, pool stats are printed.")
+    .description("A short scripted tour: sandboxes from a warm pool run real commands, escape attempts are blocked, limits stop runaway work, pool stats are printed, the firewall lets through only what a policy allows, and micro-VMs are cloned from a snapshot.")
     .action(async () => {
       process.exitCode = await demo();
     });
