@@ -109,6 +109,29 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
     }
   }, 120_000); // its own backend boots its own template
 
+  it("refreshes a template that got too old in the background, serving the old one meanwhile", async () => {
+    const refreshing = new MicrovmBackend({ prestarted: 0, templateMaxAgeMs: 3_000 });
+    try {
+      made.push(await refreshing.create(spec));
+      const first = refreshing.stats().templates[0]!;
+      await new Promise((r) => setTimeout(r, 3_500 - first.ageMs));
+      // Too old now: this create is served by the old template and starts a new one.
+      made.push(await refreshing.create(spec));
+      const old = refreshing.stats().templates[0]!;
+      expect(old.served).toBe(2);
+      expect(await eventually(() => refreshing.stats().templates[0]!.served === 0, 180_000, 200)).toBe(true);
+      made.push(await refreshing.create(spec));
+      const s = refreshing.stats();
+      expect(s.templates).toHaveLength(1);
+      expect(s.templates[0]!.served).toBe(1);
+      expect(s.clonesServed).toBe(3);
+      expect(s.fallbacks).toBe(0);
+      expect(s.restoreMs.p50).toBeGreaterThan(0);
+    } finally {
+      await refreshing.close();
+    }
+  }, 300_000); // two template boots under TCG
+
   it("fronted by the SandboxPool unchanged: leases are clones, released ones are destroyed", async () => {
     const ids: string[] = [];
     const pool = new SandboxPool({ backend: shared!, spec, min: 1, max: 3, maxQueue: 10, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
