@@ -9,7 +9,7 @@
  *
  * cgroupfs writes are in-kernel and microsecond-cheap, so they run synchronously.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AgentError, errnoOf } from "./errors.js";
 
@@ -52,6 +52,11 @@ export function findOwnCgroup2(): { base: string } | { reason: string } {
 
 export class SandboxCgroup {
   private seq = 0;
+  private limits: LimitValues | undefined;
+  /** Processes of ours counted in pids.max besides the commands' (the spawner's chain): added to the limit. */
+  private extraPids = 0;
+  /** Set when the sandbox user may move processes between our child cgroups (the spawner does, into each exec's). */
+  private delegatedTo: { uid: number; gid: number } | undefined;
 
   private constructor(readonly dir: string) {}
 
@@ -76,8 +81,9 @@ export class SandboxCgroup {
 
   /** Change the limits (configure may be sent again). */
   apply(limits: LimitValues): void {
+    this.limits = limits;
     writeFileSync(join(this.dir, "memory.max"), String(limits.memoryBytes));
-    writeFileSync(join(this.dir, "pids.max"), String(limits.pids));
+    writeFileSync(join(this.dir, "pids.max"), String(limits.pids + this.extraPids));
     // No swap: the memory limit must mean RAM (as on the host backends).
     if (existsSync(join(this.dir, "memory.swap.max"))) writeFileSync(join(this.dir, "memory.swap.max"), "0");
   }
@@ -86,7 +92,36 @@ export class SandboxCgroup {
   forExec(): ExecCgroup {
     const dir = join(this.dir, `exec-${++this.seq}`);
     mkdirSync(dir);
+    if (this.delegatedTo) chownSync(join(dir, "cgroup.procs"), this.delegatedTo.uid, this.delegatedTo.gid);
     return { dir, procsFile: join(dir, "cgroup.procs"), sandboxPidsMaxBefore: eventCount(join(this.dir, "pids.events"), "max") };
+  }
+
+  /**
+   * A child cgroup for the sandbox's spawner, whose `pids` processes are added to
+   * pids.max, and delegation to the sandbox user: it may write the cgroup.procs of
+   * this cgroup and of each exec's (cgroup v2 moves need both), which the spawner's
+   * children do to enter their exec's cgroup. Only cgroup.procs: the limits stay root's.
+   * Commands cannot reach the cgroup file system (not in their view); the spawner
+   * holds a descriptor of this folder and is not dumpable.
+   */
+  forSpawner(owner: { uid: number; gid: number }, pids: number): ExecCgroup {
+    const dir = join(this.dir, "spawner");
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      if (errnoOf(err) !== "EEXIST") throw err;
+      this.kill({ dir, procsFile: "", sandboxPidsMaxBefore: 0 });
+    }
+    chownSync(join(this.dir, "cgroup.procs"), owner.uid, owner.gid);
+    this.delegatedTo = owner;
+    this.extraPids = pids;
+    if (this.limits) this.apply(this.limits);
+    return { dir, procsFile: join(dir, "cgroup.procs"), sandboxPidsMaxBefore: 0 };
+  }
+
+  /** The processes in an exec's cgroup (guest pids), to signal a whole tree. */
+  pids(cg: ExecCgroup): number[] {
+    return readText(join(cg.dir, "cgroup.procs")).split("\n").filter(Boolean).map(Number);
   }
 
   /** Which limits the exec hit, read before the cgroup is removed. */

@@ -69,7 +69,7 @@ export class Agent implements LinkHandler, OutputSink {
   private session = 0;
 
   constructor(private readonly opts: AgentOptions) {
-    this.execs = new ExecTable(this, opts.areas);
+    this.execs = new ExecTable(this, opts.areas, opts.reseed.helper, opts.log);
     this.files = new GuestFiles(opts.areas, () => (process.getuid?.() === 0 && this.settings.uid !== 0 ? { uid: this.settings.uid, gid: this.settings.gid } : undefined));
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
@@ -273,6 +273,8 @@ export class Agent implements LinkHandler, OutputSink {
     }
     this.settings = { ...this.settings, confine: msg.confine, uid: msg.uid, gid: msg.gid, unshareNet: msg.unshareNet ?? false, ...files };
     this.configured = true;
+    // Spawner (one confined launcher per sandbox, spawner.ts) unless the host asks for one bwrap per command.
+    this.execs.configure(this.settings, this.cgroups, msg.spawner ?? true);
   }
 
   /** Collect a write's pieces; write the file after the last one. */

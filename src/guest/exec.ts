@@ -14,13 +14,15 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { ExecRequest, ExitMessage } from "./protocol.js";
 import { AgentError } from "./errors.js";
 import { launchFor, type ExecSettings } from "./confine.js";
 import type { FileAreas } from "./files.js";
 import type { ExecCgroup, SandboxCgroup } from "./cgroup.js";
 import { descendantPids, killQuietly } from "./procs.js";
+import { Spawner, type SpawnedIo } from "./spawner.js";
+import { DEFAULT_ENV } from "../sandbox/namespace/bwrap-args.js";
 
 const MAX_PENDING_STDIN = 16 * 1024 * 1024;
 
@@ -43,22 +45,62 @@ interface Running {
   exited: boolean;
 }
 
+/** A command started by the sandbox's spawner (spawner.ts). */
+interface Spawned {
+  cgroup: ExecCgroup;
+  cgroups: SandboxCgroup;
+  io: SpawnedIo | undefined;
+  /** Settles when the spawner has started the command (or could not). */
+  ready: Promise<SpawnedIo | undefined>;
+  status: number | undefined;
+  openStreams: number;
+  exited: boolean;
+  finished: boolean;
+}
+
 export class ExecTable {
   private readonly running = new Map<string, Running>();
+  private readonly spawned = new Map<string, Spawned>();
+  private spawner: Spawner | undefined;
+  private settings: ExecSettings | undefined;
 
   constructor(
     private readonly out: OutputSink,
     private readonly areas: FileAreas,
+    /** lg-guest-helper, which holds the spawner; without it every command gets its own bwrap. */
+    private readonly helper?: string,
+    private readonly log: (msg: string) => void = () => {},
   ) {}
 
   get size(): number {
-    return this.running.size;
+    return this.running.size + this.spawned.size;
+  }
+
+  /**
+   * After configure: start the sandbox's spawner when commands are confined by
+   * bwrap under the sandbox cgroup (and `useSpawner` is not false); otherwise, or
+   * when it cannot start, each command goes through its own launcher chain.
+   */
+  configure(settings: ExecSettings, cgroups: SandboxCgroup | undefined, useSpawner = true): void {
+    this.spawner?.stop();
+    this.spawner = undefined;
+    this.settings = settings;
+    if (!useSpawner || !this.helper || settings.confine !== "bwrap" || !cgroups) return;
+    try {
+      this.spawner = Spawner.start({ settings, areas: this.areas, cgroups, helper: this.helper, log: this.log });
+    } catch (err) {
+      this.log(`no spawner (one bwrap per command instead): ${(err as Error).message}`);
+    }
   }
 
   /** Start a command; its events follow on `out`. Returns the launcher's pid (undefined when it could not start). */
   start(req: ExecRequest, settings: ExecSettings, cgroups: SandboxCgroup | undefined): number | undefined {
     validate(req);
-    if (this.running.has(req.execId)) throw new AgentError("E_EXEC_INVALID", `An exec with id ${req.execId} is already running.`);
+    if (this.running.has(req.execId) || this.spawned.has(req.execId)) throw new AgentError("E_EXEC_INVALID", `An exec with id ${req.execId} is already running.`);
+    if (this.spawner?.alive && settings.confine === "bwrap" && cgroups) {
+      this.startSpawned(req, this.spawner, cgroups);
+      return undefined;
+    }
     const cgroup = cgroups?.forExec();
     const launch = launchFor(settings, this.areas, { argv: req.argv, env: req.env, cwd: req.cwd, cgroupProcs: cgroup?.procsFile });
     const stdio: StdioOptions = [req.stdin ? "pipe" : "ignore", "pipe", "pipe"];
@@ -119,9 +161,9 @@ export class ExecTable {
 
   /** Write to a command's stdin; resolves once its pipe took the bytes. */
   async stdin(execId: string, data: Uint8Array): Promise<void> {
-    const run = this.running.get(execId);
-    const pipe = run?.child.stdin;
-    if (!run || !pipe || pipe.destroyed || pipe.writableEnded) {
+    await this.spawned.get(execId)?.ready;
+    const pipe = this.stdinOf(execId);
+    if (!pipe || pipe.destroyed || pipe.writableEnded) {
       throw new AgentError("E_SANDBOX_DESTROYED", "The command's stdin is closed; it has exited or stdin was closed.");
     }
     if (pipe.writableLength + data.byteLength > MAX_PENDING_STDIN) {
@@ -134,7 +176,14 @@ export class ExecTable {
 
   /** Close a command's stdin (EOF). Unknown or finished commands are fine: the race with exit is normal. */
   closeStdin(execId: string): void {
-    this.running.get(execId)?.child.stdin?.end();
+    const sp = this.spawned.get(execId);
+    if (sp) void sp.ready.then(() => this.stdinOf(execId)?.end());
+    else this.running.get(execId)?.child.stdin?.end();
+  }
+
+  private stdinOf(execId: string): Writable | null | undefined {
+    const sp = this.spawned.get(execId);
+    return sp ? sp.io?.stdin : this.running.get(execId)?.child.stdin;
   }
 
   /** Send a signal to a command's whole tree; a finished command is fine. */
@@ -144,11 +193,97 @@ export class ExecTable {
     }
     const run = this.running.get(execId);
     if (run && !run.exited) this.killTree(run, signal as NodeJS.Signals, false);
+    const sp = this.spawned.get(execId);
+    if (sp && !sp.exited) this.killSpawned(sp, signal as NodeJS.Signals);
   }
 
   /** SIGKILL every running command (the host that started them is gone). */
   killAll(): void {
     for (const run of this.running.values()) this.killTree(run, "SIGKILL", false);
+    for (const sp of this.spawned.values()) this.killSpawned(sp, "SIGKILL");
+  }
+
+  /** Every process of the command's cgroup gets the signal (also those that left its session). */
+  private killSpawned(sp: Spawned, signal: NodeJS.Signals): void {
+    if (signal === "SIGKILL") sp.cgroups.kill(sp.cgroup);
+    for (const pid of sp.cgroups.pids(sp.cgroup)) killQuietly(pid, signal);
+  }
+
+  private startSpawned(req: ExecRequest, spawner: Spawner, cgroups: SandboxCgroup): void {
+    const cgroup = cgroups.forExec();
+    let settle!: (io: SpawnedIo | undefined) => void;
+    const sp: Spawned = { cgroup, cgroups, io: undefined, ready: new Promise((r) => (settle = r)), status: undefined, openStreams: 0, exited: false, finished: false };
+    this.spawned.set(req.execId, sp);
+    const finish = (exit: ExitMessage): void => {
+      if (sp.finished) return;
+      sp.finished = true;
+      sp.exited = true;
+      const hit = cgroups.events(cgroup);
+      if (hit.oom) exit.oom = true;
+      if (hit.pidsLimit) exit.pidsLimit = true;
+      void cgroups.remove(cgroup);
+      this.spawned.delete(req.execId);
+      this.out.send(exit);
+    };
+    const maybeFinish = (): void => {
+      if (sp.status === undefined || sp.openStreams > 0) return;
+      const st = sp.status;
+      const sig = st & 0x7f;
+      finish({ type: "exit", execId: req.execId, exitCode: sig === 0 ? (st >> 8) & 0xff : null, signal: sig === 0 ? null : (signalNames.get(sig) ?? `SIG${sig}`) });
+    };
+    const settings = this.settings;
+    spawner.exec(
+      { argv: req.argv, env: { ...DEFAULT_ENV, ...req.env }, cwd: req.cwd, stdin: req.stdin, cgroup },
+      {
+        started: (io) => {
+          sp.io = io;
+          io.stdin?.on("error", () => {});
+          for (const [type, stream] of [["stdout", io.stdout], ["stderr", io.stderr]] as const) {
+            sp.openStreams++;
+            stream.on("error", () => {});
+            stream.once("close", () => {
+              sp.openStreams--;
+              maybeFinish();
+            });
+            this.pipe(req.execId, type, stream);
+          }
+          settle(io);
+        },
+        failed: (errno, stage) => {
+          if (stage === "spawner-unready" && settings && !sp.io) {
+            // The spawner never came up (logged): this command gets its own bwrap instead.
+            this.spawned.delete(req.execId);
+            void cgroups.remove(cgroup);
+            try {
+              this.start(req, settings, cgroups);
+            } catch (err) {
+              this.out.send({ type: "stderr", execId: req.execId }, Buffer.from(`luminaguard agent: ${(err as Error).message}\n`));
+              this.out.send({ type: "exit", execId: req.execId, exitCode: 126, signal: null });
+            }
+            settle(undefined);
+            return;
+          }
+          settle(undefined);
+          // What the command left behind (if it had started before the spawner died) goes too.
+          cgroups.kill(cgroup);
+          sp.io?.stdout.destroy();
+          sp.io?.stderr.destroy();
+          sp.io?.stdin?.destroy();
+          const why =
+            stage === "spawner" ? "the sandbox's command launcher ended" : stage === "cwd" ? `cannot change to ${req.cwd}: ${errnoText(errno)}` : `cannot run ${req.argv[0]}: ${errnoText(errno)}`;
+          this.out.send({ type: "stderr", execId: req.execId }, Buffer.from(`luminaguard agent: ${why}\n`));
+          const code = stage === "exec" ? (errno === 2 ? 127 : 126) : stage === "spawner" ? null : 1;
+          finish({ type: "exit", execId: req.execId, exitCode: code, signal: code === null ? "SIGKILL" : null });
+        },
+        exited: (status) => {
+          sp.status = status;
+          sp.exited = true;
+          // What the command left behind dies with it, as with bwrap's pid namespace.
+          cgroups.kill(cgroup);
+          maybeFinish();
+        },
+      },
+    );
   }
 
   private pipe(execId: string, type: "stdout" | "stderr", stream: Readable): void {
@@ -188,6 +323,12 @@ export class ExecTable {
     killQuietly(-run.launchPid, signal);
     for (const pid of strays) killQuietly(pid, signal);
   }
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+function errnoText(errno: number): string {
+  return errno === 2 ? "No such file or directory" : errno === 13 ? "Permission denied" : (errnoNames.get(errno) ?? `errno ${errno}`);
 }
 
 function validate(req: ExecRequest): void {

@@ -5,15 +5,16 @@
  * so with this address the guest's packets carry exactly the source address the
  * host's rules, proxy and counters expect of that sandbox.
  *
- * One `sh` runs every `ip` step (busybox: no iproute2 in the image), because a
- * process start costs tens of milliseconds under TCG. IPv6 is switched off on
- * the NIC: the firewall speaks IPv4 only, and the host veths carry no IPv6
- * either (addrgenmode none), so the guest's link-local chatter would only be
- * dropped.
+ * One `sh` runs the `ip` steps (busybox: no iproute2 in the image), and what
+ * Node can do itself it does (the sysctl, the check for an old address, the
+ * file): every process start costs tens of milliseconds under TCG. IPv6 is
+ * switched off on the NIC: the firewall speaks IPv4 only, and the host veths
+ * carry no IPv6 either (addrgenmode none), so the guest's link-local chatter
+ * would only be dropped.
  */
 import { execFile } from "node:child_process";
-import { existsSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, writeFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { AgentError } from "./errors.js";
 import { findProgram } from "./confine.js";
 
@@ -31,19 +32,21 @@ export interface GuestNetOptions {
   resolvConfPath?: string;
 }
 
-/** Flush, up, address, default route; the arguments are validated by the protocol (dotted quads, a prefix length). */
+/**
+ * [Flush,] up, address, default route. The arguments are validated by the
+ * protocol (dotted quads, a prefix length). Removing a device's last address
+ * removes its routes too, so a repeated call starts clean.
+ */
 const SCRIPT = [
-  'dev=$1; addr=$2; gw=$3; ip=$4',
-  'v6=/proc/sys/net/ipv6/conf/$dev/disable_ipv6',
-  'if [ -e "$v6" ]; then echo 1 >"$v6" || exit 10; fi',
-  '"$ip" addr flush dev "$dev" || exit 11',
+  'dev=$1; addr=$2; gw=$3; ip=$4; flush=$5',
+  'if [ "$flush" = 1 ]; then "$ip" addr flush dev "$dev" || exit 11; fi',
   '"$ip" link set dev "$dev" up || exit 12',
   '"$ip" addr add "$addr" dev "$dev" || exit 13',
   '"$ip" route add default via "$gw" dev "$dev" || exit 14',
 ].join("\n");
 
 /** The script's exit codes: which step failed. */
-const STEP: Record<number, string> = { 10: "disable IPv6 on", 11: "flush the addresses of", 12: "bring up", 13: "set the address of", 14: "set the default route of" };
+const STEP: Record<number, string> = { 11: "flush the addresses of", 12: "bring up", 13: "set the address of", 14: "set the default route of" };
 
 const HELPER_TIMEOUT_MS = 20_000;
 
@@ -57,8 +60,16 @@ export async function configureNetwork(o: GuestNetOptions, s: NetworkSettings): 
     throw new AgentError("E_SANDBOX_START", `The VM has no network device ${dev}: it was started without a NIC (a template without network?), or virtio_net did not load (check the VM's console). Start networked sandboxes from a template made with network.`);
   }
   const ip = findProgram("ip");
+  const v6 = `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
+  try {
+    if (existsSync(v6)) writeFileSync(v6, "1");
+  } catch (err) {
+    throw new AgentError("E_SANDBOX_START", `Could not disable IPv6 on the guest's ${dev}: ${(err as Error).message}`);
+  }
+  // A clone's eth0 has no address yet (the template never had one): flush only for a repeated call.
+  const flush = (networkInterfaces()[dev] ?? []).some((a) => a.family === "IPv4");
   await new Promise<void>((resolve, reject) => {
-    execFile("/bin/sh", ["-c", SCRIPT, "luminaguard-network", dev, `${s.address}/${s.prefixLength}`, s.gateway, ip], { timeout: HELPER_TIMEOUT_MS, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } }, (err, _stdout, stderr) => {
+    execFile("/bin/sh", ["-c", SCRIPT, "luminaguard-network", dev, `${s.address}/${s.prefixLength}`, s.gateway, ip, flush ? "1" : "0"], { timeout: HELPER_TIMEOUT_MS, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const code = typeof err.code === "number" ? err.code : -1;
       const step = STEP[code] ?? "configure";
@@ -67,10 +78,9 @@ export async function configureNetwork(o: GuestNetOptions, s: NetworkSettings): 
   });
   const path = o.resolvConfPath ?? "/etc/resolv.conf";
   try {
-    // Renamed over the old one: a command starting meanwhile binds either the old file or the new one, never half of it.
-    const tmp = join(dirname(path), `.resolv.conf.${process.pid}.tmp`);
-    writeFileSync(tmp, s.resolvConf, { mode: 0o644 });
-    renameSync(tmp, path);
+    // In place, not renamed over: bwrap binds the file's inode into each command's
+    // view (and a long-lived launcher keeps its view), so only the same inode is seen everywhere.
+    writeFileSync(path, s.resolvConf, { mode: 0o644 });
   } catch (err) {
     throw new AgentError("E_SANDBOX_START", `Could not write the guest's ${path}: ${(err as Error).message}`);
   }

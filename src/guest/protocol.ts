@@ -66,6 +66,8 @@ export interface ConfigureRequest {
   limits?: { memoryBytes: number; pids: number };
   /** bwrap only: give each command its own network namespace (only loopback). Default false: the VM is the network boundary. */
   unshareNet?: boolean;
+  /** bwrap only: start commands through one confined spawner per sandbox (default true; false: one bwrap per command). */
+  spawner?: boolean;
 }
 export interface ExecRequest { type: "exec"; id: number; execId: string; argv: string[]; env: Record<string, string>; cwd: string; stdin: boolean }
 /** body: bytes for the command's stdin. Answered once the command's pipe took them. */
@@ -322,7 +324,7 @@ const HOST_FIELDS: Record<HostMessage["type"], Record<string, Check>> = {
   hello: { id: uint, version: num },
   ping: { id: uint },
   reseed: { id: uint, timeMs: num, hostname: str },
-  configure: { id: uint, confine: oneOf("bwrap", "none"), uid: uint, gid: uint, limits: opt(limits), unshareNet: opt(bool) },
+  configure: { id: uint, confine: oneOf("bwrap", "none"), uid: uint, gid: uint, limits: opt(limits), unshareNet: opt(bool), spawner: opt(bool) },
   exec: { id: uint, execId: str, argv: strArray, env: strRecord, cwd: str, stdin: bool },
   stdin: { id: uint, execId: str },
   "stdin-eof": { id: uint, execId: str },

@@ -202,8 +202,8 @@ export class GuestClient {
   }
 
   /** How commands run from now on: confinement, uid/gid, seccomp program, limits. */
-  async configure(o: { confine: "bwrap" | "none"; uid: number; gid: number; seccomp?: Uint8Array; limits?: { memoryBytes: number; pids: number }; unshareNet?: boolean }): Promise<void> {
-    const header = { type: "configure", confine: o.confine, uid: o.uid, gid: o.gid, ...(o.limits ? { limits: o.limits } : {}), ...(o.unshareNet === undefined ? {} : { unshareNet: o.unshareNet }) };
+  async configure(o: { confine: "bwrap" | "none"; uid: number; gid: number; seccomp?: Uint8Array; limits?: { memoryBytes: number; pids: number }; unshareNet?: boolean; spawner?: boolean }): Promise<void> {
+    const header = { type: "configure", confine: o.confine, uid: o.uid, gid: o.gid, ...(o.limits ? { limits: o.limits } : {}), ...(o.unshareNet === undefined ? {} : { unshareNet: o.unshareNet }), ...(o.spawner === undefined ? {} : { spawner: o.spawner }) };
     await this.request(header, o.seccomp);
   }
 

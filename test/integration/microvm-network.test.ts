@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { MicrovmBackend } from "../../src/sandbox/microvm/backend.js";
+import { sweepStaleScratchTaps } from "../../src/sandbox/microvm/network.js";
 import { SandboxNetworking, type SandboxNetwork } from "../../src/sandbox/network.js";
 import { Firewall } from "../../src/policy/firewall/index.js";
 import { EgressProxy } from "../../src/policy/firewall/proxy.js";
@@ -98,6 +99,8 @@ describe.skipIf(skip !== undefined)("micro-VM sandboxes behind the egress firewa
     await backend?.close();
     await networking?.close();
     internet?.close();
+    // The template's namespace went after its save, the waiting clones' with close().
+    expect(await scratchNamespaces()).toEqual([]);
   });
 
   async function sandbox(network: unknown): Promise<Sandbox> {
@@ -120,9 +123,11 @@ describe.skipIf(skip !== undefined)("micro-VM sandboxes behind the egress firewa
     return m ? { text: m[1]!, connectMs: Number(m[2]), execMs } : { text: out, connectMs: undefined, execMs };
   }
 
-  it("left no template namespace behind", async () => {
-    expect(await scratchNamespaces()).toEqual([]);
+  it("serves networked sandboxes as clones of a template with a NIC, one clone waiting with its tap parked", async () => {
     expect(backend.stats().templates.some((t) => t.key.endsWith("-net"))).toBe(true);
+    expect(backend.stats().fallbacks).toBe(0);
+    // Only the waiting clone's namespace (prestarted: 1): the template's own went after its save.
+    expect((await scratchNamespaces()).length).toBeLessThanOrEqual(1);
   });
 
   it("gives the guest's eth0 the sandbox address, and reaches exactly the allowed host and port", async () => {
@@ -150,6 +155,7 @@ describe.skipIf(skip !== undefined)("micro-VM sandboxes behind the egress firewa
     expect(stats.firewall.allowed.some((d) => d.dest === a.address && d.port === 80)).toBe(true);
     expect(stats.firewall.denied.some((d) => d.dest === b.address)).toBe(true);
     expect(stats.firewall.allowedTotal).toBeGreaterThanOrEqual(2);
+    expect(backend.stats()).toMatchObject({ fallbacks: 0, coldBoots: 0 });
   }, 120_000);
 
   it("reaches allowed domains only through the proxy, and never directly", async () => {
@@ -170,6 +176,45 @@ describe.skipIf(skip !== undefined)("micro-VM sandboxes behind the egress firewa
     expect(await connect(sb, b.address, 80)).toBe("b:ping");
     expect(await sb.network!.rules()).toContain(`${b.address} . tcp . 80`);
   }, 120_000);
+
+  it("bridges a cold-booted VM the same way (the CLI's one-shot exec: tap made in the sandbox's namespace)", async () => {
+    const cold = new MicrovmBackend({ networking, snapshots: false });
+    const a = internet.host("a");
+    try {
+      const sb = await cold.create(spec({ allow: [{ cidr: a.address, ports: [80] }] }));
+      try {
+        expect(cold.stats()).toMatchObject({ coldBoots: 1, clonesServed: 0 });
+        expect(await connect(sb, a.address, 80)).toBe("a:ping");
+        expect(await connect(sb, internet.host("b").address, 80)).toBe("timeout");
+      } finally {
+        const net = sb.network as SandboxNetwork;
+        await sb.destroy();
+        expect(networkLeftovers(net)).toEqual([]);
+        expect(await microvmLeftovers([sb.id])).toEqual([]);
+      }
+    } finally {
+      await cold.close(); // leaves the networking it was given alone
+    }
+  }, 180_000);
+
+  it("sweeps the parking namespaces of dead owners, and only theirs", async () => {
+    const own = await ownOwnerName();
+    const [, pid, start] = own.split("-");
+    // Our pid with another start time: a process that ran before with the same pid.
+    const dead = `lgvm-pid-${pid}-${Number(start) + 1}-0badc0de`;
+    const live = `lgvm-${own}-0badc0de`;
+    spawnSync("ip", ["netns", "add", dead]);
+    spawnSync("ip", ["netns", "add", live]);
+    try {
+      const removed = await sweepStaleScratchTaps();
+      expect(removed).toContain(dead);
+      expect(removed).not.toContain(live);
+      expect(existsSync(`/run/netns/${dead}`)).toBe(false);
+      expect(existsSync(`/run/netns/${live}`)).toBe(true);
+    } finally {
+      for (const n of [dead, live]) if (existsSync(`/run/netns/${n}`)) spawnSync("ip", ["netns", "delete", n]);
+    }
+  });
 
   it("destroy leaves nothing: QEMU, VM folder, namespace, veth, tap, bridge, rules", async () => {
     const sb = await sandbox({ allow: [{ cidr: internet.host("a").address, ports: [80] }] });

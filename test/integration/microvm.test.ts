@@ -56,14 +56,14 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
   const identity = async (sb: Sandbox): Promise<string> =>
     text((await collect(sb.exec(["sh", "-c", "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; hostname; cat /proc/sys/kernel/random/boot_id"]))).stdout);
 
-  /** Start `sleep 300` and wait until it runs; resolves to how the command ended (its error). */
-  const sleeping = async (sb: MicrovmSandbox): Promise<Promise<unknown>> => {
-    const out = collect(sb.exec(["sleep", "300"])).then(
+  /** Start `sleep 300` and wait until it runs; `ended` resolves to how the command ended (its error). */
+  const sleeping = async (sb: MicrovmSandbox): Promise<{ ended: Promise<unknown> }> => {
+    const ended = collect(sb.exec(["sleep", "300"])).then(
       () => undefined,
       (e: unknown) => e,
     );
     await eventually(async () => (await sb.processesMatching("sleep 300")) > 0, 10_000);
-    return out;
+    return { ended }; // wrapped: an async function returning a promise would wait for it
   };
 
   it("reseeds every clone: two clones of one template never share random state or hostname", async () => {
@@ -82,7 +82,7 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
   it("ends a running command with E_VM_CRASHED when QEMU dies, and leaves nothing behind", async () => {
     const sb = (await shared!.create(spec)) as MicrovmSandbox;
     made.push(sb);
-    const out = await sleeping(sb);
+    const { ended: out } = await sleeping(sb);
     process.kill(sb.vm.pid, "SIGKILL");
     expect(await out).toMatchObject({ code: "E_VM_CRASHED" });
     expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_VM_CRASHED" }));
@@ -95,7 +95,7 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
     try {
       const sb = (await watchful.create(spec)) as MicrovmSandbox;
       made.push(sb);
-      const out = await sleeping(sb);
+      const { ended: out } = await sleeping(sb);
       // Freeze the guest's vCPUs: QEMU is alive, the agent cannot answer.
       await sb.vm.qmp.execute("stop");
       const started = Date.now();

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   FrameDecoder,
   MAX_FRAME_BYTES,
+  MAX_RESOLV_CONF,
   PROTOCOL_VERSION,
   ProtocolError,
   SYNC_MAGIC,
@@ -170,6 +171,18 @@ describe("header validation", () => {
     expect(() => parseAgentMessage(h({ type: "result", id: 1, ok: false }))).toThrow(/no error/);
     expect(parseAgentMessage(h({ type: "exit", execId: "x", exitCode: null, signal: "SIGKILL" })).type).toBe("exit");
   });
+
+  it("takes only dotted-quad addresses and a prefix length for network: they end up on the guest's ip command line", () => {
+    const net = (o: Record<string, unknown>) => h({ type: "network", id: 1, address: "10.208.0.2", prefixLength: 30, gateway: "10.208.0.1", resolvConf: "nameserver 10.0.0.53\n", ...o });
+    expect(parseHostMessage(net({})).type).toBe("network");
+    for (const bad of ["10.208.0.256", "10.208.0", "010.1.2.3", "10.1.2.3; reboot", "-1.2.3.4", "::1", 1]) {
+      expect(() => parseHostMessage(net({ address: bad }))).toThrow(/address/);
+      expect(() => parseHostMessage(net({ gateway: bad }))).toThrow(/gateway/);
+    }
+    expect(() => parseHostMessage(net({ prefixLength: 33 }))).toThrow(/prefixLength/);
+    expect(() => parseHostMessage(net({ prefixLength: "30" }))).toThrow(/prefixLength/);
+    expect(() => parseHostMessage(net({ resolvConf: "x".repeat(MAX_RESOLV_CONF + 1) }))).toThrow(/resolvConf/);
+  });
 });
 
 /** A scripted agent on the other end of a duplex pair: it sees our frames and answers as told. */
@@ -292,6 +305,15 @@ describe("agent dispatcher", () => {
     expect(h).toContainEqual(expect.objectContaining({ type: "error", code: "E_GUEST_PROTOCOL", id: 5 }));
     expect(h).toContainEqual(expect.objectContaining({ type: "error", code: "E_GUEST_PROTOCOL", id: 6, message: expect.stringMatching(/version 99/) }));
     expect(h).toContainEqual({ type: "result", id: 7, ok: true });
+  });
+
+  it("refuses to configure a network outside a micro-VM: eth0 would be its host's", async () => {
+    const a = agent();
+    const link = new CollectingLink();
+    a.open(link);
+    a.data(link, Buffer.concat([SYNC_MAGIC, encodeFrame({ type: "network", id: 4, address: "10.208.0.2", prefixLength: 30, gateway: "10.208.0.1", resolvConf: "" })]));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(link.headers().at(-1)).toMatchObject({ type: "result", id: 4, ok: false, error: { code: "E_SANDBOX_START", message: expect.stringMatching(/does not run in a micro-VM/) } });
   });
 
   it("refuses to run a command before it was told how to confine it", () => {

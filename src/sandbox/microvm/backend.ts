@@ -22,7 +22,8 @@ import { startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js"
 // --- network (issue 5) ---
 import type { SandboxNetworking } from "../network.js";
 import { newSandboxId } from "../ids.js";
-import { attachVmNetwork, type VmNetwork } from "./network.js";
+import { PendingVmNetwork, sweepStaleScratchTaps, type VmNetwork } from "./network.js";
+import { FirewallError } from "../../policy/firewall/errors.js";
 // --- end network ---
 
 const MIB = 1024 * 1024;
@@ -46,7 +47,7 @@ export interface MicrovmBackendOptions {
   heartbeat?: { intervalMs: number; timeoutMs: number };
   /** Progress lines of long steps (building a missing guest image takes minutes). */
   onProgress?: (line: string) => void;
-  /** Firewall and egress proxy for sandboxes whose policy is not "none" (default: one made on first use). */
+  /** Firewall and egress proxy for sandboxes whose policy is not "none" (default: one made on first use and closed by close()). */
   networking?: SandboxNetworking;
 }
 
@@ -112,52 +113,57 @@ export class MicrovmBackend implements Backend {
       throw new SandboxError("E_WORKSPACE", "A micro-VM keeps its /workspace inside the guest; host folders cannot be shared with it yet. Copy files in with sandbox.files, or use the namespace backend for --workspace.");
     }
     const started = performance.now();
-    // Leftovers of a crashed earlier LuminaGuard (VM folders, shm files, cgroups) go before we add ours.
-    this.swept ??= sweepStaleVms().catch(() => undefined);
+    // Leftovers of a crashed earlier LuminaGuard (VM folders, shm files, cgroups, parked taps' namespaces) go before we add ours.
+    this.swept ??= Promise.all([sweepStaleVms(), sweepStaleScratchTaps()]).catch(() => undefined);
     await this.swept;
     const image = await this.image();
     const shape = shapeFor(spec);
-    // Network first: a networked clone's QEMU starts inside the sandbox's namespace, on its tap (see network.ts).
-    const net = spec.network === "none" ? undefined : await attachVmNetwork(await this.networking(), newSandboxId(), spec.network);
+    // The firewall's network, attached once the VM's id is known (see network.ts). Its
+    // checks (root, nft, ip) first: a host that cannot do it fails here with the fix.
+    const pending = spec.network === "none" ? undefined : await PendingVmNetwork.start(await this.networking(), spec.network);
     try {
-      return await this.createVm(spec, image, shape, net, started);
+      return await this.createVm(spec, image, shape, pending, started);
     } catch (err) {
-      // After createVm killed the VM: nothing uses the tap any more.
-      await net?.release().catch(() => {});
+      await pending?.abandon(); // after createVm killed the VM
       throw err;
     }
   }
 
-  private async createVm(spec: SandboxSpec, image: BootImage, shape: VmShape, net: VmNetwork | undefined, started: number): Promise<Sandbox> {
+  private async createVm(spec: SandboxSpec, image: BootImage, shape: VmShape, pending: PendingVmNetwork | undefined, started: number): Promise<Sandbox> {
     let vm: VmProcess;
     let cold = false;
     if (this.opts.snapshots === false) {
-      vm = await this.coldBoot(image, shape, net);
+      vm = await this.coldBoot(image, shape, await pending?.forColdBoot());
       cold = true;
     } else {
       try {
         const tpl = await this.template(image, shape);
-        const c = await tpl.clone(net ? { id: net.sandbox.attachment.sandboxId, network: net.tap } : {});
+        const c = await tpl.clone(pending ? { network: pending.forClone } : {});
         this.restoreMs.add(c.restoreMs);
         this.counts.clonesServed++;
         vm = c.vm;
       } catch (err) {
         if (err instanceof SandboxError && err.code === "E_BACKEND_UNAVAILABLE") throw err;
+        // The network's plumbing failed, not the snapshot: a cold boot would not help.
+        if (err instanceof FirewallError) throw err;
         this.counts.fallbacks++;
         process.emitWarning(`micro-VM snapshot failed, cold-booting instead: ${(err as Error).message}`, { code: "LUMINAGUARD_MICROVM_FALLBACK" });
-        vm = await this.coldBoot(image, shape, net);
+        vm = await this.coldBoot(image, shape, await pending?.forColdBoot());
         cold = true;
       }
     }
+    const net = pending?.net;
     let agent: GuestClient | undefined;
     try {
       agent = await connectAgent(vm, cold ? BOOT_AGENT_TIMEOUT_MS : CLONE_AGENT_TIMEOUT_MS);
       // Before anything runs: clones of one template start with the same kernel RNG state, clock and hostname.
       await agent.reseed({ entropy: randomBytes(64), timeMs: Date.now(), hostname: vm.id });
       const uid = this.opts.sandboxUid ?? VM_UID;
-      await agent.configure({ confine: "bwrap", uid, gid: uid, seccomp: this.seccomp(spec), limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
-      // The guest's eth0 takes the sandbox address the firewall's rules expect.
-      if (net) await agent.network(net.guest);
+      await Promise.all([
+        agent.configure({ confine: "bwrap", uid, gid: uid, seccomp: this.seccomp(spec), limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }),
+        // Independent of configure: the guest's eth0 takes the sandbox address the firewall's rules expect.
+        net && agent.network(net.guest),
+      ]);
       // A new QEMU translates the guest's code afresh: the first command is slow (~150 ms
       // under TCG). Pay it here, where the pool hides it, not in the caller's first exec.
       const warm = agent.exec(["true"], { env: {}, cwd: "/workspace", stdin: false });
@@ -270,8 +276,8 @@ export class MicrovmBackend implements Backend {
     const all = [...this.templates.values()].flatMap((e) => [e.current, ...(e.next ? [e.next] : [])]);
     this.templates.clear();
     await Promise.allSettled(all.map(async (p) => (await p).drop()));
-    // Last: the proxy and the firewall's helpers, once no sandbox uses them.
-    await (await this.net)?.close();
+    // Last: the proxy and the firewall's helpers, once no sandbox uses them (one given to us is the giver's to close).
+    if (!this.opts.networking) await (await this.net)?.close();
   }
 }
 

@@ -24,7 +24,7 @@ import { scratchTap, type ScratchTap, type VmTap } from "./network.js";
 export interface VmShape {
   memoryMiB: number;
   cpus: number;
-  /** A virtio-net NIC on a tap (networked sandboxes). Its clones cannot be prestarted: each needs its sandbox's tap. */
+  /** A virtio-net NIC on a tap (networked sandboxes): template and clones start on a tap in a namespace of their own (see network.ts). */
   network?: boolean;
 }
 
@@ -80,6 +80,12 @@ export async function connectAgent(vm: VmProcess, helloTimeoutMs: number): Promi
   }
 }
 
+/** A clone's QEMU waiting for the state; a networked one with the namespace its tap is parked in. */
+interface Waiting {
+  vm: VmProcess;
+  parking: ScratchTap | undefined;
+}
+
 export interface TemplateOptions {
   image: BootImage;
   shape: VmShape;
@@ -93,7 +99,7 @@ export class Template {
   readonly createdAt = Date.now();
   /** Clones handed out. */
   served = 0;
-  private readonly waiting: Promise<VmProcess>[] = [];
+  private readonly waiting: Promise<Waiting>[] = [];
   private dropped = false;
 
   private constructor(
@@ -142,9 +148,7 @@ export class Template {
 
   /** Keep `prestarted` QEMUs waiting; a failed start is dropped (the next take starts one itself). */
   private refill(): void {
-    // A networked clone's QEMU must start in its sandbox's namespace, which exists only once the sandbox does.
-    const target = this.opts.shape.network ? 0 : this.opts.prestarted;
-    while (!this.dropped && this.waiting.length < target) {
+    while (!this.dropped && this.waiting.length < this.opts.prestarted) {
       const p = this.startOne();
       p.catch(() => {
         const i = this.waiting.indexOf(p);
@@ -154,33 +158,55 @@ export class Template {
     }
   }
 
-  /** Clones are named like sandboxes: the sandbox takes its VM's id. */
-  private startOne(o: { id?: string; network?: VmTap } = {}): Promise<VmProcess> {
-    return startIncoming(this.files, { ...vmDevices(this.opts.image, this.opts.shape), id: o.id ?? newSandboxId(), ...(o.network ? { network: { ifname: o.network.ifname, netnsPath: o.network.netnsPath } } : {}) });
+  /**
+   * Clones are named like sandboxes: the sandbox takes its VM's id. A networked
+   * clone's QEMU starts on a tap in a namespace of its own ("parked"): its
+   * sandbox's namespace does not exist yet, and a tap can move between
+   * namespaces with QEMU attached (clone() moves it).
+   */
+  private async startOne(): Promise<Waiting> {
+    const parking = this.opts.shape.network ? await scratchTap() : undefined;
+    try {
+      const vm = await startIncoming(this.files, { ...vmDevices(this.opts.image, this.opts.shape), id: newSandboxId(), ...(parking ? { network: { ifname: parking.ifname, netnsPath: parking.netnsPath } } : {}) });
+      return { vm, parking };
+    } catch (err) {
+      await parking?.remove().catch(() => {});
+      throw err;
+    }
   }
 
   /**
    * A running clone: a waiting QEMU (or a new one) with the template's state
    * loaded and its vCPUs running. The caller owns it (and must reseed it).
-   * A networked template's clones are started here, named `id`, on the tap `network`.
+   *
+   * A networked template's clones need `network`: called with the clone's VM
+   * (its id is the sandbox id) and its parked tap while the state loads, it must
+   * move the tap to where the sandbox's network is. Rejecting fails the clone.
    */
-  async clone(o: { id?: string; network?: VmTap } = {}): Promise<{ vm: VmProcess; restoreMs: number; prestarted: boolean }> {
+  async clone(o: { network?: (vm: VmProcess, parked: VmTap) => Promise<void> } = {}): Promise<{ vm: VmProcess; restoreMs: number; prestarted: boolean }> {
     if (this.dropped) throw new SandboxError("E_VM_SNAPSHOT", `Template ${this.name} was dropped; take a clone from its replacement.`);
     if (Boolean(this.opts.shape.network) !== (o.network !== undefined)) {
-      throw new SandboxError("E_VM_SNAPSHOT", `Template ${this.name} ${this.opts.shape.network ? "has a NIC: its clones need a tap (clone({ network }))" : "has no NIC: its clones cannot take a tap"}; a clone's devices must match its template's.`);
+      throw new SandboxError("E_VM_SNAPSHOT", `Template ${this.name} ${this.opts.shape.network ? "has a NIC: its clones need a network (clone({ network }))" : "has no NIC: its clones cannot take a network"}; a clone's devices must match its template's.`);
     }
-    const next = o.id === undefined && o.network === undefined ? this.waiting.shift() : undefined;
+    const next = this.waiting.shift();
     this.refill();
-    let vm: VmProcess | undefined;
+    let w: Waiting | undefined;
     const prestarted = next !== undefined;
     try {
-      vm = await (next ?? this.startOne(o));
-      const r = await restore(vm, this.files.statePath);
+      w = await (next ?? this.startOne());
+      const vm = w.vm;
+      // Independent: the restore and the network's plumbing (the guest configures eth0 only later, when told).
+      const [restored, plumbed] = await Promise.allSettled([restore(vm, this.files.statePath), o.network && w.parking ? o.network(vm, w.parking) : Promise.resolve()]);
+      if (restored.status === "rejected") throw restored.reason;
+      if (plumbed.status === "rejected") throw plumbed.reason;
       this.served++;
-      return { vm, restoreMs: r.totalMs, prestarted };
+      return { vm, restoreMs: restored.value.totalMs, prestarted };
     } catch (err) {
-      await vm?.kill().catch(() => {});
+      await w?.vm.kill().catch(() => {});
       throw err;
+    } finally {
+      // The tap has moved out, or goes with QEMU (killed above): the parking namespace's name is no longer needed.
+      await w?.parking?.remove().catch(() => {});
     }
   }
 
@@ -188,7 +214,13 @@ export class Template {
   async drop(): Promise<void> {
     this.dropped = true;
     const waiting = this.waiting.splice(0);
-    await Promise.allSettled(waiting.map(async (p) => (await p).kill()));
+    await Promise.allSettled(
+      waiting.map(async (p) => {
+        const w = await p;
+        await w.vm.kill();
+        await w.parking?.remove();
+      }),
+    );
     await this.files.remove();
   }
 }
