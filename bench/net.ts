@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   } finally {
     server?.stop();
     await backend.close();
+    await networking.close(); // given to the backend, so ours to close
   }
 }
 

@@ -68,6 +68,7 @@ export async function networkDemo(): Promise<boolean> {
   } finally {
     await sb?.destroy();
     await backend.close();
+    await networking.close(); // given to the backend, so ours to close
     host?.stop();
   }
 }

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, readdirSync, mkdtempSync, rmSync, rea
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announceSkip, hasPython, namespaceSkipReason } from "../helpers/capabilities.js";
+import { announceSkip, hasPython, microvmSkipReason, namespaceSkipReason } from "../helpers/capabilities.js";
 
 const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
 const bundle = resolve(import.meta.dirname, "../../dist/cli-bundle/luminaguard.mjs");
@@ -126,11 +126,22 @@ describe.skipIf(skip !== undefined)("luminaguard exec", () => {
     const r = lg(["demo"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout.match(/^ {2}blocked /gm)?.length).toBe(7);
+    const vm = microvmSkipReason() === undefined;
+    if (!vm) announceSkip("demo's micro-VM part", microvmSkipReason());
+    // 7 in namespace sandboxes, 1 inside a micro-VM.
+    expect(r.stdout.match(/^ {2}blocked /gm)?.length).toBe(vm ? 8 : 7);
     expect(r.stdout.match(/^ {2}as expected /gm)?.length).toBe(4);
     expect(r.stdout).toMatch(/E_OOM.*\n.*E_PIDS_LIMIT.*\n.*E_EXEC_TIMEOUT/);
+    if (vm) {
+      // Three micro-VM clones, each with its own hostname and random bytes.
+      const clones = [...r.stdout.matchAll(/^ {2}(sb-[0-9a-f]+): kernel \S+, random ([0-9a-f]+)$/gm)];
+      expect(clones).toHaveLength(3);
+      expect(new Set(clones.map((m) => m[1])).size).toBe(3);
+      expect(new Set(clones.map((m) => m[2])).size).toBe(3);
+      expect(r.stdout).toMatch(/clones served 3, cold boots 0/);
+    }
     expect(readdirSync("/run/netns").filter((n) => n.startsWith("lgdemo"))).toEqual([]);
-  }, 60_000);
+  }, 240_000); // the micro-VM part boots a template under TCG
 
   it("reports the host with doctor --json", () => {
     const r = lg(["doctor", "--json"]);

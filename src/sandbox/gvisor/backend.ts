@@ -36,6 +36,7 @@ import { SandboxError } from "../errors.js";
 import { newSandboxId } from "../ids.js";
 import { createSandboxCgroup, enterCgroupArgv, sweepStaleCgroups, type SandboxCgroup } from "../../policy/limits/index.js";
 import type { SandboxNetwork, SandboxNetworking } from "../network.js";
+import { LazyNetworking } from "../lazy-networking.js";
 import type { NetworkRules } from "../../policy/firewall/policy.js";
 import { GvisorHost, passwdFiles, type SandboxIdentity } from "./host.js";
 import { GvisorSandbox } from "./sandbox.js";
@@ -70,20 +71,19 @@ export class GvisorBackend implements Backend {
   readonly name = "gvisor" as const;
   private hostInstance: GvisorHost | undefined;
   private checked: Promise<void> | undefined;
-  private net: Promise<SandboxNetworking> | undefined;
+  private readonly lazyNet: LazyNetworking;
 
   constructor(private readonly opts: GvisorBackendOptions = {}) {
-    this.net = opts.networking && Promise.resolve(opts.networking);
+    this.lazyNet = new LazyNetworking(opts.networking);
   }
 
   /** The firewall and egress proxy, made on the first networked sandbox. */
   networking(): Promise<SandboxNetworking> {
-    this.net ??= import("../network.js").then((m) => new m.SandboxNetworking());
-    return this.net;
+    return this.lazyNet.get();
   }
 
   async close(): Promise<void> {
-    await (await this.net)?.close();
+    await this.lazyNet.close();
   }
 
   private get host(): GvisorHost {

@@ -21,6 +21,7 @@ import { BOOT_AGENT_TIMEOUT_MS, CLONE_AGENT_TIMEOUT_MS, connectAgent, shapeKey, 
 import { startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
 // --- network (issue 5) ---
 import type { SandboxNetworking } from "../network.js";
+import { LazyNetworking } from "../lazy-networking.js";
 import { newSandboxId } from "../ids.js";
 import { PendingVmNetwork, sweepStaleScratchTaps, type VmNetwork } from "./network.js";
 import { FirewallError } from "../../policy/firewall/errors.js";
@@ -79,16 +80,15 @@ export class MicrovmBackend implements Backend {
   private imagePromise: Promise<BootImage> | undefined;
   private swept: Promise<unknown> | undefined;
   private closed = false;
-  private net: Promise<SandboxNetworking> | undefined;
+  private readonly lazyNet: LazyNetworking;
 
   constructor(private readonly opts: MicrovmBackendOptions = {}) {
-    this.net = opts.networking && Promise.resolve(opts.networking);
+    this.lazyNet = new LazyNetworking(opts.networking);
   }
 
   /** The firewall and egress proxy, made on the first networked sandbox (loaded lazily, as in the namespace backend). */
   networking(): Promise<SandboxNetworking> {
-    this.net ??= import("../network.js").then((m) => new m.SandboxNetworking());
-    return this.net;
+    return this.lazyNet.get();
   }
 
   private image(): Promise<BootImage> {
@@ -277,7 +277,7 @@ export class MicrovmBackend implements Backend {
     this.templates.clear();
     await Promise.allSettled(all.map(async (p) => (await p).drop()));
     // Last: the proxy and the firewall's helpers, once no sandbox uses them (one given to us is the giver's to close).
-    if (!this.opts.networking) await (await this.net)?.close();
+    await this.lazyNet.close();
   }
 }
 

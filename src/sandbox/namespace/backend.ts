@@ -9,6 +9,7 @@ import { NamespaceSandbox } from "./sandbox.js";
 import { createSandboxCgroup, sweepStaleCgroups } from "../../policy/limits/index.js";
 import { ownScratchDir, sweepStaleScratch } from "./scratch.js";
 import type { SandboxNetworking } from "../network.js";
+import { LazyNetworking } from "../lazy-networking.js";
 import type { NetworkRules } from "../../policy/firewall/policy.js";
 
 export interface NamespaceBackendOptions {
@@ -23,10 +24,10 @@ export class NamespaceBackend implements Backend {
   private hostInstance: NamespaceHost | undefined;
   private checked: Promise<void> | undefined;
 
-  private net: Promise<SandboxNetworking> | undefined;
+  private readonly lazyNet: LazyNetworking;
 
   constructor(private readonly opts: NamespaceBackendOptions = {}) {
-    this.net = opts.networking && Promise.resolve(opts.networking);
+    this.lazyNet = new LazyNetworking(opts.networking);
   }
 
   /**
@@ -34,13 +35,12 @@ export class NamespaceBackend implements Backend {
    * lazily: most sandboxes have no network, and every CLI start would pay for it.
    */
   networking(): Promise<SandboxNetworking> {
-    this.net ??= import("../network.js").then((m) => new m.SandboxNetworking());
-    return this.net;
+    return this.lazyNet.get();
   }
 
   /** Stop the networking helpers (the proxy, the firewall's helper shells); sandboxes must be destroyed first. */
   async close(): Promise<void> {
-    await (await this.net)?.close();
+    await this.lazyNet.close();
   }
 
   private get host(): NamespaceHost {
