@@ -23,18 +23,7 @@ import { GuestClient } from "../../src/sandbox/agent-client.js";
 import { SandboxError } from "../../src/sandbox/errors.js";
 import { Agent } from "../../src/guest/dispatcher.js";
 import type { Link } from "../../src/guest/link.js";
-
-/** mulberry32: small, seeded, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../helpers/prng.js";
 
 type Item = { kind: "sync" } | { kind: "frame"; header: Record<string, unknown> & { type: string }; body: Buffer };
 

@@ -15,24 +15,13 @@ import { decodeProgram } from "../../src/policy/seccomp/bpf.js";
 import { ALWAYS_BLOCKED, ALWAYS_ENOSYS, FLOOR_ARG_RULES, LEVELS } from "../../src/policy/seccomp/profile.js";
 import type { SeccompLevel } from "../../src/policy/seccomp/profile.js";
 import type { ArgCondition, ArgRule, Outcome, ResolvedProfile, SyscallPolicy } from "../../src/policy/seccomp/rules.js";
+import { prng } from "../helpers/prng.js";
 
 const ALLOW = 0x7fff0000;
 const LOG = 0x7ffc0000;
 const KILL_PROCESS = 0x80000000;
 const EPERM = 0x00050001;
 const ENOSYS = 0x00050026;
-
-/** mulberry32: small, seeded, good enough to pick test cases reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = [0, 1, 2, 3, 10, 16, 17, 0x5412, 0x541c, 0x800, 0x80000, 0x10000000, 0x3d0f00, 0x20000, 0xffffffff, 0x80000000];
 
