@@ -3,6 +3,7 @@
  * conformance and escape suites, then what only VMs have: snapshot clones that
  * must not share random state, crash handling, and the pool in front.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineConformanceSuite, type ConformanceTarget } from "../conformance/suite.js";
 import { defineEscapeSuite } from "../security/escape-suite.js";
@@ -45,6 +46,10 @@ defineEscapeSuite(target);
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString("utf8");
 
+/** The nice values of all threads of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
+const niceValues = (pid: number): Set<number> =>
+  new Set(readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[16])));
+
 describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
   const made: Sandbox[] = [];
   afterAll(async () => {
@@ -77,6 +82,8 @@ describe.skipIf(skip !== undefined)("micro-VM snapshots", () => {
     expect(hostA).toBe(a.id);
     expect(hostB).toBe(b.id);
     expect(shared!.stats().clonesServed).toBeGreaterThanOrEqual(2);
+    // Prepared at nice 10, handed out at 0: every QEMU thread (the vCPUs run the guest).
+    for (const sb of [a, b] as MicrovmSandbox[]) expect(niceValues(sb.vm.pid)).toEqual(new Set([0]));
   });
 
   it("ends a running command with E_VM_CRASHED when QEMU dies, and leaves nothing behind", async () => {

@@ -18,7 +18,7 @@ import { whichExecutable } from "../../probe.js";
 import { MicrovmSandbox } from "./sandbox.js";
 import { qemuTarget } from "./probe.js";
 import { BOOT_AGENT_TIMEOUT_MS, CLONE_AGENT_TIMEOUT_MS, connectAgent, shapeKey, Template, vmDevices, type BootImage, type VmShape } from "./template.js";
-import { startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
+import { setVmPriority, startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
 // --- network (issue 5) ---
 import type { SandboxNetworking } from "../network.js";
 import { LazyNetworking } from "../lazy-networking.js";
@@ -174,6 +174,8 @@ export class MicrovmBackend implements Backend {
       await vm.kill().catch(() => {});
       throw err;
     }
+    // Ready: from here on it runs the caller's work, ahead of the pool's refills (PREPARE_NICE).
+    setVmPriority(vm.pid, 0);
     const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, network: net, onDestroyed: () => this.live.delete(sb), ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}) });
     this.live.add(sb);
     this.createMs.add(performance.now() - started);

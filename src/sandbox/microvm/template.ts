@@ -53,8 +53,13 @@ export function vmDevices(image: BootImage, shape: VmShape): Omit<StartVmOptions
     rootImage: image.rootfs,
     agent: true,
     console: true,
+    // Prepared at a low priority; the backend raises a VM to normal when it hands it out.
+    nice: PREPARE_NICE,
   };
 }
+
+/** Nice value of VMs being booted, restored or warmed (see setVmPriority). */
+export const PREPARE_NICE = 10;
 
 /** Connect to a VM's agent socket and wait for the agent's hello. */
 export async function connectAgent(vm: VmProcess, helloTimeoutMs: number): Promise<GuestClient> {

@@ -64,7 +64,7 @@ export function findQemuBinary(): string {
 /** Absolute path of a helper of the launcher chain, or E_BACKEND_UNAVAILABLE naming its package. */
 export function findTool(name: string): string {
   const path = whichSystem(name);
-  const pkg: Record<string, string> = { bwrap: "bubblewrap", nsenter: "util-linux", mknod: "coreutils", bash: "bash" };
+  const pkg: Record<string, string> = { bwrap: "bubblewrap", nsenter: "util-linux", mknod: "coreutils", nice: "coreutils", bash: "bash" };
   if (!path) throw new SandboxError("E_BACKEND_UNAVAILABLE", `${name} is not installed; the micro-VM jail needs it. On Debian/Ubuntu: sudo apt-get install ${pkg[name] ?? name}.`);
   return path;
 }

@@ -15,7 +15,8 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { setPriority } from "node:os";
 import { chown, mkdir, readdir, rm, unlink } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -84,6 +85,12 @@ export interface StartVmOptions {
   seccomp?: SeccompLevel | "off";
   /** cgroup limits; default guest RAM + QEMU_OVERHEAD_BYTES, DEFAULT_VM_PIDS, one core per vCPU. false: none. */
   limits?: { memoryBytes?: number; pids?: number; cpus?: number } | false;
+  /**
+   * Start QEMU with this nice value (0-19). The backend prepares clones at a low
+   * priority and raises a clone to normal once it is handed out (setVmPriority),
+   * so on a small host refilling the pool does not slow the sandboxes in use.
+   */
+  nice?: number;
   /** Budget from spawn to a negotiated QMP connection (default 10 s). */
   startTimeoutMs?: number;
   /** Default qemu-system-x86_64 from the usual system folders. */
@@ -237,6 +244,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmProcess> {
     ];
   }
   if (opts.network?.netnsPath !== undefined) launcher = [findTool("nsenter"), `--net=${opts.network.netnsPath}`, "--", ...launcher];
+  if (opts.nice !== undefined && opts.nice > 0) launcher = [findTool("nice"), "-n", String(Math.min(19, Math.round(opts.nice))), ...launcher];
   // fds our own parent leaked to us without close-on-exec would pass through bwrap to QEMU.
   if (jailed) launcher = [findTool("bash"), "-c", CLOSE_FDS_SCRIPT, "luminaguard-close-fds", String(seccompFd === undefined ? 3 : 4), ...launcher];
   const argv = cgroup ? enterCgroupArgv(cgroup.procsFiles, launcher) : launcher;
@@ -346,6 +354,27 @@ export async function startVm(opts: StartVmOptions): Promise<VmProcess> {
       return killing;
     },
   };
+}
+
+/**
+ * Set the nice value of every thread of QEMU `pid` (nice is per thread on Linux,
+ * and the vCPU threads are what runs the guest). Lowering it needs root; a
+ * failure leaves the VM slower but working, so it is not an error.
+ */
+export function setVmPriority(pid: number, nice: number): void {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return; // gone
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch {
+      // thread gone, or not permitted
+    }
+  }
 }
 
 /** QEMU under bwrap (bwrap → its init → QEMU), or 0. */
