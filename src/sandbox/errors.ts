@@ -41,3 +41,8 @@ export class SandboxError extends LuminaError {
     super(code, message, options);
   }
 }
+
+/** The error every backend throws when a destroyed sandbox is used. */
+export function sandboxDestroyed(id: string): SandboxError {
+  return new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${id} was destroyed; lease a new one for this command.`);
+}

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ExecHandle, ExecOptions, ExecResult, Sandbox, SandboxFiles, SandboxSpec } from "../types.js";
-import { SandboxError } from "../errors.js";
+import { SandboxError, sandboxDestroyed } from "../errors.js";
 import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
 import { killQuietly } from "../proc-tree.js";
@@ -82,7 +82,7 @@ export class GvisorSandbox implements Sandbox {
 
   exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
     if (this.destroying) {
-      throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
+      throw sandboxDestroyed(this.id);
     }
     if (this.lost) throw this.lostError();
     validateExec(argv, opts);

@@ -6,22 +6,15 @@
  * bug is not the only thing between a command and the agent.
  */
 import type { ExecHandle, ExecOptions, FileEntry, Sandbox, SandboxFiles, SandboxSpec } from "../types.js";
-import { SandboxError } from "../errors.js";
+import { SandboxError, sandboxDestroyed } from "../errors.js";
 import { validateExec } from "../exec-validate.js";
+import { DEFAULT_ENV } from "../namespace/bwrap-args.js";
 import { resolveSandboxPath } from "../exec-files.js";
 import { guestExec } from "../guest-exec.js";
 import type { GuestClient } from "../agent-client.js";
 import type { VmProcess } from "./vm-process.js";
 import type { SandboxNetwork } from "../network.js";
 import type { VmNetwork } from "./network.js";
-
-/** The default environment of a command, as in the namespace backend. */
-const DEFAULT_ENV: Record<string, string> = {
-  PATH: "/usr/local/bin:/usr/bin:/bin",
-  HOME: "/workspace",
-  LANG: "C.UTF-8",
-  TMPDIR: "/tmp",
-};
 
 /** How long a lost channel waits for QEMU's exit to tell a crash from a silent agent. */
 const EXIT_WAIT_MS = 1000;
@@ -92,7 +85,7 @@ export class MicrovmSandbox implements Sandbox {
   }
 
   private usable(): void {
-    if (this.destroying) throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
+    if (this.destroying) throw sandboxDestroyed(this.id);
     if (this.crashed) throw this.crashed;
     if (this.lost) throw this.lost;
   }

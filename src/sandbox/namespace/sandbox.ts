@@ -7,7 +7,7 @@
 import { closeSync, openSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { ExecHandle, ExecOptions, ExecResult, Sandbox, SandboxFiles, SandboxSpec } from "../types.js";
-import { SandboxError } from "../errors.js";
+import { SandboxError, sandboxDestroyed } from "../errors.js";
 import { startHostProcess } from "../host-process.js";
 import { execFiles } from "../exec-files.js";
 import { validateExec } from "../exec-validate.js";
@@ -63,7 +63,7 @@ export class NamespaceSandbox implements Sandbox {
 
   exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
     if (this.destroying) {
-      throw new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${this.id} was destroyed; lease a new one for this command.`);
+      throw sandboxDestroyed(this.id);
     }
     validateExec(argv, opts);
     const { host, cgroup, identity } = this.parts;
