@@ -20,3 +20,14 @@ export function imagesDir(): string {
   const cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   return join(cache, "luminaguard", "images");
 }
+
+/**
+ * Where LuminaGuard keeps state that must outlive a run (the audit log).
+ * LUMINAGUARD_STATE_DIR overrides it; else $XDG_STATE_HOME/luminaguard, else
+ * ~/.local/state/luminaguard.
+ */
+export function stateDir(): string {
+  if (process.env.LUMINAGUARD_STATE_DIR) return process.env.LUMINAGUARD_STATE_DIR;
+  const state = process.env.XDG_STATE_HOME || join(homedir(), ".local", "state");
+  return join(state, "luminaguard");
+}

@@ -10,6 +10,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { parseSize } from "./size.js";
 import type { SandboxSpec } from "../sandbox/types.js";
+import { mountTargetProblem } from "../sandbox/mounts.js";
 import { networkPolicySchema } from "../policy/firewall/policy.js";
 
 z.config(en());
@@ -35,6 +36,16 @@ export const limitsSchema = z.strictObject({
   cpus: z._default(z.number().check(z.positive(), z.lte(1024)), 1),
 });
 
+export const mountSchema = z.strictObject({
+  source: z.string().check(z.refine((p) => p.startsWith("/"), "mount source must be an absolute host path")),
+  target: z.string().check(
+    z.superRefine((p, ctx) => {
+      const problem = mountTargetProblem(p);
+      if (problem) ctx.issues.push({ code: "custom", message: problem, input: p });
+    }),
+  ),
+});
+
 export const sandboxSchema = z.strictObject({
   backend: z._default(z.enum(["namespace", "microvm", "gvisor"]), "namespace"),
   limits: z.prefault(limitsSchema, {}),
@@ -48,6 +59,8 @@ export const sandboxSchema = z.strictObject({
   network: z._default(networkPolicySchema, "none"),
   workspace: z.optional(z.string().check(z.minLength(1))),
   maxFileBytes: z._default(size("file size limit"), 16 * 1024 * 1024),
+  /** Host paths shown read-only inside the sandbox (namespace and gVisor backends). */
+  mounts: z._default(z.array(mountSchema), []),
   /** Host uid the sandbox runs as when LuminaGuard runs as root. */
   uid: z.optional(int(1, 2 ** 32 - 2)),
 });
@@ -71,15 +84,73 @@ export const microvmSchema = z.strictObject({
   templateMaxAgeMinutes: z._default(int(0, 7 * 24 * 60), 60),
 });
 
+/** Server names: no "__", which separates server from tool in the hub's tool names. */
+const serverName = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$/, "MCP server names are letters, digits, - and single _ (at most 63; '__' separates server and tool)"));
+
+/** An MCP server started inside a sandbox and spoken to over its stdin/stdout. */
+export const stdioServerSchema = z.strictObject({
+  type: z.literal("stdio"),
+  command: z.string().check(z.minLength(1)),
+  args: z._default(z.array(z.string()), []),
+  env: z._default(z.record(z.string(), z.string()), {}),
+  cwd: z.optional(z.string().check(z.minLength(1))),
+  /** The sandbox the server runs in (its own settings; defaults as for `sandbox`). */
+  sandbox: z.prefault(sandboxSchema, {}),
+  enabled: z._default(z.boolean(), true),
+});
+
+/** A remote MCP server over Streamable HTTP (or the older HTTP+SSE). */
+export const httpServerSchema = z.strictObject({
+  type: z.literal("http"),
+  url: z.url({ protocol: /^https?$/, error: "url must be an http:// or https:// URL" }),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  transport: z._default(z.enum(["auto", "streamable-http", "sse"]), "auto"),
+  /** Egress allow-list ("host", "host:port", "*.domain", "127.0.0.1:8080"), matched as the egress proxy matches; the URL's host must be in it. */
+  allow: z._default(z.array(z.string()), []),
+  enabled: z._default(z.boolean(), true),
+});
+
+/** `type` may be left out: a `command` means stdio, a `url` means http. */
+const serverSchema = z.pipe(
+  z.transform((raw: unknown) => {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw) || "type" in raw) return raw;
+    return "url" in raw ? { type: "http", ...raw } : { type: "stdio", ...raw };
+  }),
+  z.discriminatedUnion("type", [stdioServerSchema, httpServerSchema]),
+);
+
+export const mcpSchema = z.strictObject({
+  servers: z._default(z.record(serverName, serverSchema), {}),
+  /** A tools/call that takes longer fails with E_MCP_TIMEOUT (and is cancelled on the server). */
+  callTimeoutSeconds: z._default(z.number().check(z.positive(), z.lte(86_400)), 60),
+  /** Starting a server (sandbox + initialize) that takes longer counts as a failed attempt. */
+  connectTimeoutSeconds: z._default(z.number().check(z.positive(), z.lte(3_600)), 30),
+  /** A tool result larger than this (as JSON) is refused with E_MCP_OUTPUT_LIMIT. */
+  maxOutputBytes: z._default(size("MCP output limit"), 1024 * 1024),
+  reconnect: z.prefault(
+    z.strictObject({
+      attempts: z._default(int(0, 100), 5),
+      baseMs: z._default(int(1, 60_000), 250),
+      maxMs: z._default(int(1, 600_000), 10_000),
+    }),
+    {},
+  ),
+});
+
 export const configSchema = z.strictObject({
   sandbox: z.prefault(sandboxSchema, {}),
   pool: z.prefault(poolSchema, {}),
   microvm: z.prefault(microvmSchema, {}),
+  mcp: z.prefault(mcpSchema, {}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type SandboxConfig = z.infer<typeof sandboxSchema>;
 export type MicrovmConfig = z.infer<typeof microvmSchema>;
+export type McpConfig = z.infer<typeof mcpSchema>;
+export type StdioServerConfig = z.infer<typeof stdioServerSchema>;
+export type HttpServerConfig = z.infer<typeof httpServerSchema>;
+export type McpServerConfig = StdioServerConfig | HttpServerConfig;
 
 /** The SandboxSpec the backends take, from the validated sandbox config. */
 export function toSandboxSpec(c: SandboxConfig): SandboxSpec {
@@ -90,5 +161,6 @@ export function toSandboxSpec(c: SandboxConfig): SandboxSpec {
     network: c.network,
     workspace: c.workspace,
     maxFileBytes: c.maxFileBytes,
+    mounts: c.mounts,
   };
 }

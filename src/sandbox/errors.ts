@@ -6,6 +6,7 @@ export type SandboxErrorCode =
   | "E_USERNS_BLOCKED" // unprivileged user namespaces are disabled on this host
   | "E_SANDBOX_START" // the sandbox process failed to start
   | "E_WORKSPACE" // the workspace folder given for the sandbox is missing or unusable
+  | "E_MOUNT" // a read-only mount in the spec is missing, unreachable, or not allowed on this backend
   | "E_SANDBOX_DESTROYED" // the sandbox was used after destroy()
   | "E_EXEC_INVALID" // exec was called with a bad argv, env or cwd
   | "E_EXEC_TIMEOUT" // the command ran longer than its timeout and was killed

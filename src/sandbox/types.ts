@@ -33,6 +33,19 @@ export interface SandboxSpec {
   workspace?: string | undefined;
   /** Maximum size of one file read or written through `Sandbox.files`. */
   maxFileBytes: number;
+  /**
+   * Host folders or files shown read-only inside the sandbox (an MCP server's
+   * code, a data set). Namespace and gVisor only: a micro-VM cannot see host paths.
+   */
+  mounts?: SandboxMount[] | undefined;
+}
+
+/** One read-only host path inside the sandbox. */
+export interface SandboxMount {
+  /** Absolute host path; must exist and be reachable by the sandbox user. */
+  source: string;
+  /** Absolute path inside the sandbox (not /, /workspace, /tmp, /proc, /dev or under them). */
+  target: string;
 }
 
 export interface ExecOptions {

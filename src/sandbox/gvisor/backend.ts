@@ -33,6 +33,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Backend, Sandbox, SandboxLimits, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
+import { checkMounts } from "../mounts.js";
 import { newSandboxId } from "../ids.js";
 import { createSandboxCgroup, enterCgroupArgv, sweepStaleCgroups, type SandboxCgroup } from "../../policy/limits/index.js";
 import type { SandboxNetwork, SandboxNetworking } from "../network.js";
@@ -106,6 +107,7 @@ export class GvisorBackend implements Backend {
     const host = this.host;
     const owner = spec.workspace !== undefined ? await checkWorkspace(spec.workspace) : undefined;
     const identity = host.identity(owner);
+    await checkMounts(spec.mounts, identity);
     const runsc = await host.runsc();
     const id = newSandboxId();
     const dir = join(await host.ownerDir(), id);
@@ -123,7 +125,7 @@ export class GvisorBackend implements Backend {
       if (net.status === "fulfilled") network = net.value;
       if (cg.status === "rejected") throw cg.reason;
       if (net.status === "rejected") throw net.reason;
-      const extraRoFiles: [string, string][] = [];
+      const extraRoFiles: [string, string][] = (spec.mounts ?? []).map((m) => [m.source, m.target]);
       if (network) {
         const resolvConf = join(dir, "resolv.conf");
         await writeFile(resolvConf, network.resolvConf(), { mode: 0o644 });

@@ -112,6 +112,9 @@ export class MicrovmBackend implements Backend {
     if (spec.workspace !== undefined) {
       throw new SandboxError("E_WORKSPACE", "A micro-VM keeps its /workspace inside the guest; host folders cannot be shared with it yet. Copy files in with sandbox.files, or use the namespace backend for --workspace.");
     }
+    if ((spec.mounts ?? []).length > 0) {
+      throw new SandboxError("E_MOUNT", "A micro-VM cannot see host paths, so sandbox.mounts cannot be used with it. Copy what the sandbox needs in with sandbox.files, or use the namespace or gvisor backend.");
+    }
     const started = performance.now();
     // Leftovers of a crashed earlier LuminaGuard (VM folders, shm files, cgroups, parked taps' namespaces) go before we add ours.
     this.swept ??= Promise.all([sweepStaleVms(), sweepStaleScratchTaps()]).catch(() => undefined);

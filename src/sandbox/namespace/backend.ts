@@ -1,8 +1,9 @@
 /** The hardened Linux-namespace backend: bubblewrap + seccomp + cgroup limits. */
 import { chown, mkdir, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Backend, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
+import { checkMounts, checkSearchable } from "../mounts.js";
 import { newSandboxId } from "../ids.js";
 import { NamespaceHost, probeUserNamespacesCached } from "./host.js";
 import { NamespaceSandbox } from "./sandbox.js";
@@ -67,7 +68,8 @@ export class NamespaceBackend implements Backend {
     const owner = spec.workspace !== undefined ? await checkWorkspace(spec.workspace) : undefined;
     const host = this.host;
     const identity = host.identity(owner);
-    if (spec.workspace !== undefined) await checkReachable(resolve(spec.workspace), identity);
+    if (spec.workspace !== undefined) await checkSearchable(resolve(spec.workspace), identity, "workspace", "E_WORKSPACE");
+    await checkMounts(spec.mounts, identity);
     const id = newSandboxId();
     const dir = join(await ownScratchDir(host.sandboxesDir), id);
     const tmpDir = join(dir, "tmp");
@@ -105,19 +107,4 @@ async function checkWorkspace(path: string): Promise<{ uid: number; gid: number 
     throw new SandboxError("E_WORKSPACE", `The workspace ${path} is not an existing folder; create it first or leave --workspace out for a fresh empty one.`, { details: { path } });
   }
   return { uid: st.uid, gid: st.gid };
-}
-
-/**
- * bwrap resolves the workspace path as the sandbox user, so every parent folder
- * must be searchable by that user. Say so plainly instead of bwrap's "Permission denied".
- */
-async function checkReachable(path: string, who: { uid: number; gid: number }): Promise<void> {
-  for (let dir = dirname(path); ; dir = dirname(dir)) {
-    const st = await stat(dir);
-    const bit = st.uid === who.uid ? 0o100 : st.gid === who.gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) {
-      throw new SandboxError("E_WORKSPACE", `The sandbox user (uid ${who.uid}) cannot reach the workspace ${path}: ${dir} is not searchable by it. Use a workspace outside ${dir}, allow search with \`chmod o+x ${dir}\`, or set sandbox.uid in the config.`, { details: { path, blockedAt: dir } });
-    }
-    if (dir === "/") return;
-  }
 }

@@ -78,7 +78,7 @@ export class NamespaceSandbox implements Sandbox {
       workspaceDir: this.parts.workspaceDir,
       tmpDir: this.parts.tmpDir,
       unshareNet: this.network === undefined,
-      extraRoBinds: this.parts.resolvConf ? [[this.parts.resolvConf, "/etc/resolv.conf"]] : [],
+      extraRoBinds: [...(this.parts.resolvConf ? [[this.parts.resolvConf, "/etc/resolv.conf"] as [string, string]] : []), ...(this.spec.mounts ?? []).map((m): [string, string] => [m.source, m.target])],
       seccompFd: 3,
       env: { ...this.network?.env(), ...opts.env },
       cwd: opts.cwd ?? "/workspace",
