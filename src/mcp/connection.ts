@@ -7,6 +7,8 @@
 import { EventEmitter } from "node:events";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
   ErrorCode,
   McpError as SdkMcpError,
   ToolListChangedNotificationSchema,
@@ -99,7 +101,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     try {
       return (await client.callTool({ name: tool, arguments: args }, undefined, requestOptions(left, opts.signal))) as CallToolResult;
     } catch (err) {
-      throw this.explain(err, `${this.name}__${tool}`, opts.timeoutMs);
+      throw this.explain(err, `${this.name}__${tool}`, opts.timeoutMs, opts.signal);
     }
   }
 
@@ -109,7 +111,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     try {
       return await fn(client, requestOptions(timeoutMs, signal));
     } catch (err) {
-      throw this.explain(err, what, timeoutMs);
+      throw this.explain(err, what, timeoutMs, signal);
     }
   }
 
@@ -155,8 +157,9 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     const signal = AbortSignal.any([timeout, this.stop.signal]);
     const endpoint = await this.factory.open(signal);
     this.endpoint = endpoint;
-    const client = new Client(CLIENT_INFO, { capabilities: {} });
+    const client = new Client(CLIENT_INFO, { capabilities: { sampling: {}, elicitation: { form: {} } } });
     this.client = client;
+    refuseServerRequests(client, this.name);
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refreshTools(client));
     client.onclose = () => this.onLost(client);
     try {
@@ -250,8 +253,9 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
   }
 
   /** Turn the SDK's errors into ours, with what the user can do. */
-  private explain(err: unknown, what: string, timeoutMs: number): Error {
+  private explain(err: unknown, what: string, timeoutMs: number, signal: AbortSignal | undefined): Error {
     if (err instanceof McpError) return err;
+    if (signal?.aborted) return new McpError("E_MCP_CANCELLED", `${what} was cancelled by the caller; the server was told to stop.`, { cause: err });
     if (err instanceof SdkMcpError && err.code === ErrorCode.RequestTimeout) {
       return new McpError("E_MCP_TIMEOUT", `${what} did not answer within ${Math.round(timeoutMs / 1000)} s and was cancelled. Raise mcp.callTimeoutSeconds if the tool is just slow.`, { cause: err });
     }
@@ -260,6 +264,18 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     }
     return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+/**
+ * A sandboxed server must not reach the model or the user around the Approval
+ * Cliff, so its sampling requests are refused and its elicitations declined,
+ * each with an answer the server can show (rather than "method not found").
+ */
+function refuseServerRequests(client: Client, name: string): void {
+  client.setRequestHandler(CreateMessageRequestSchema, () => {
+    throw new SdkMcpError(ErrorCode.InvalidRequest, `LuminaGuard does not let MCP servers ask the model (sampling/createMessage); server '${name}' was refused.`);
+  });
+  client.setRequestHandler(ElicitRequestSchema, () => ({ action: "decline" as const }));
 }
 
 function requestOptions(timeoutMs: number, signal?: AbortSignal): RequestOptions {

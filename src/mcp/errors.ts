@@ -7,6 +7,7 @@ export type McpErrorCode =
   | "E_MCP_SERVER_CRASHED" // the server's process or connection ended while a call was running
   | "E_MCP_SERVER_UNAVAILABLE" // the server is down and restarting, or gave up after its retries
   | "E_MCP_TIMEOUT" // the server did not answer a call in time
+  | "E_MCP_CANCELLED" // the caller cancelled the call (the server was told to stop)
   | "E_MCP_OUTPUT_LIMIT" // a result was larger than mcp.maxOutputBytes
   | "E_MCP_UNKNOWN_TOOL" // no such server__tool in the hub
   | "E_MCP_BAD_ARGS" // the call's arguments are not a JSON object

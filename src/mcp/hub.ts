@@ -47,6 +47,8 @@ export interface CallContext {
   signal?: AbortSignal | undefined;
   /** Who approves red calls for this caller (the gateway's elicitation approver); default the hub's. */
   approver?: Approver | undefined;
+  /** This call's time limit once approved (default mcp.callTimeoutSeconds). */
+  timeoutMs?: number | undefined;
 }
 
 /** The outcome the hub attaches to each result's _meta, for the CLI and the agent loop. */
@@ -130,7 +132,7 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
         return this.finish(base, classification, decision, decidedBy, started, errorResult(text, { decision, decidedBy, verdict: "red", code: "E_APPROVAL_DENIED" }), null);
       }
       decision = gate.decision ? "approved" : "auto";
-      const timeoutMs = this.opts.config.callTimeoutSeconds * 1000;
+      const timeoutMs = ctx.timeoutMs ?? this.opts.config.callTimeoutSeconds * 1000;
       const result = await conn.callTool(def.name, call.args, { timeoutMs, signal: ctx.signal });
       const size = Buffer.byteLength(JSON.stringify(result));
       const limit = this.opts.config.maxOutputBytes;
