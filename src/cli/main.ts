@@ -30,6 +30,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   firewall: () => import("./firewall.js").then((m) => m.firewallCommand()),
   image: () => import("./image.js").then((m) => m.imageCommand()),
   demo: () => import("./demo.js").then((m) => m.demoCommand()),
+  mcp: () => import("./mcp.js").then((m) => m.mcpCommand()),
+  audit: () => import("./audit.js").then((m) => m.auditCommand()),
 };
 
 /** Build the program with the command named in `argv`, or all of them (exported for tests). */
@@ -44,6 +46,14 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
   const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
   for (const cmd of await Promise.all(names.map((n) => COMMANDS[n]!()))) program.addCommand(cmd);
   return conventions(program);
+}
+
+// `luminaguard mcp list | head`: a reader that stops early is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
 }
 
 async function main(): Promise<void> {

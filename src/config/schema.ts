@@ -12,6 +12,8 @@ import { parseSize } from "./size.js";
 import type { SandboxSpec } from "../sandbox/types.js";
 import { mountTargetProblem } from "../sandbox/mounts.js";
 import { networkPolicySchema } from "../policy/firewall/policy.js";
+import { approvalSchema } from "../approval/config.js";
+import { auditSchema } from "../approval/audit/config.js";
 
 z.config(en());
 
@@ -142,6 +144,8 @@ export const configSchema = z.strictObject({
   pool: z.prefault(poolSchema, {}),
   microvm: z.prefault(microvmSchema, {}),
   mcp: z.prefault(mcpSchema, {}),
+  approval: z.prefault(approvalSchema, {}),
+  audit: z.prefault(auditSchema, {}),
 });
 
 export type Config = z.infer<typeof configSchema>;

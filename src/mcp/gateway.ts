@@ -65,8 +65,9 @@ function elicitationFor(server: Server, opts: GatewayOptions): Approver | undefi
   if (opts.approverMode !== "auto" && opts.approverMode !== "elicitation") return undefined;
   if (!server.getClientCapabilities()?.elicitation) return undefined;
   return new ElicitationApprover({
-    elicit: async (message, requestedSchema) => {
-      const res = await server.elicitInput({ mode: "form", message, requestedSchema } as ElicitRequestFormParams);
+    elicit: async (message, requestedSchema, o) => {
+      // The client's dialog waits as long as the approval may; then the question is withdrawn.
+      const res = await server.elicitInput({ mode: "form", message, requestedSchema } as ElicitRequestFormParams, o ? { signal: o.signal, timeout: o.timeoutMs } : undefined);
       return { action: res.action, ...(res.content ? { content: res.content } : {}) };
     },
   });

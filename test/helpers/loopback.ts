@@ -30,7 +30,7 @@ export async function waitForPort(port: number, ms = 15_000): Promise<void> {
 export interface Started {
   child: ChildProcess;
   stderr: () => string;
-  stop(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export function startProcess(argv: string[], env: Record<string, string> = {}): Started {
@@ -41,8 +41,9 @@ export function startProcess(argv: string[], env: Record<string, string> = {}): 
   return {
     child,
     stderr: () => err,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    /** SIGTERM lets a LuminaGuard process clean up (destroy sandboxes); SIGKILL for anything else. */
+    async stop(signal: NodeJS.Signals = "SIGKILL") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
     },
   };
