@@ -40,7 +40,7 @@ demo: build
 	@$(IMAGE_STEP)
 	@./bin/luminaguard demo
 
-## make bench: spawn (vs raw bwrap and srt), network, and micro-VM (vs raw QEMU and runsc) benchmarks;
+## make bench: spawn (vs raw bwrap and srt), network, micro-VM (vs raw QEMU and runsc) and MCP gateway (vs direct SDK) benchmarks;
 ## writes bench/results/ and docs/BENCHMARKS.md.
 bench: build
 	@$(IMAGE_STEP)
@@ -49,6 +49,7 @@ bench: build
 	@node .cache/bench-build/bench/spawn.js
 	@node .cache/bench-build/bench/net.js
 	@node .cache/bench-build/bench/vm.js
+	@node .cache/bench-build/bench/mcp.js
 	@node .cache/bench-build/bench/report.js
 
 ## make image: build the micro-VM guest image when it is missing or out of date.

@@ -87,7 +87,7 @@ export const microvmSchema = z.strictObject({
 });
 
 /** Server names: no "__", which separates server from tool in the hub's tool names. */
-const serverName = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$/, "MCP server names are letters, digits, - and single _ (at most 63; '__' separates server and tool)"));
+const SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$/;
 
 /** An MCP server started inside a sandbox and spoken to over its stdin/stdout. */
 export const stdioServerSchema = z.strictObject({
@@ -122,7 +122,17 @@ const serverSchema = z.pipe(
 );
 
 export const mcpSchema = z.strictObject({
-  servers: z._default(z.record(serverName, serverSchema), {}),
+  servers: z._default(
+    z.record(z.string(), serverSchema).check(
+      // Checked here rather than as the record's key schema, whose failure message is only "Invalid key in record".
+      z.superRefine((servers, ctx) => {
+        for (const name of Object.keys(servers)) {
+          if (!SERVER_NAME.test(name)) ctx.issues.push({ code: "custom", input: name, path: [name], message: `MCP server name '${name}' is not allowed: use letters, digits, - and single _ (at most 63; '__' separates server and tool)` });
+        }
+      }),
+    ),
+    {},
+  ),
   /** A tools/call that takes longer fails with E_MCP_TIMEOUT (and is cancelled on the server). */
   callTimeoutSeconds: z._default(z.number().check(z.positive(), z.lte(86_400)), 60),
   /** Starting a server (sandbox + initialize) that takes longer counts as a failed attempt. */

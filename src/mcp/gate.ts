@@ -45,7 +45,7 @@ export class Gate {
     const approver = ctx.approver ?? this.opts.approver;
     const decision = await approver.decide(card, { signal: ctx.signal, timeoutMs: this.opts.timeoutMs });
     // An answer for another call (a stale or forged approval) must never release this one.
-    checkDecision(card, decision);
+    checkDecision(card, decision, call);
     return decision.approved ? { run: true, classification, decision, card } : { run: false, classification, decision, card };
   }
 }

@@ -118,7 +118,7 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
     }
     const call = toCall(conn.name, def, args as Record<string, unknown>);
     const started = performance.now();
-    const base = { time: new Date(), server: conn.name, tool: def.name, argsHash: callHash(conn.name, def.name, call.args), args: call.args, session: this.opts.session ?? null };
+    const base = { time: new Date(), server: conn.name, tool: def.name, argsHash: hashOf(call), args: call.args, session: this.opts.session ?? null };
     let classification: Classification | undefined;
     let decision: CallOutcome["decision"] = "not-run";
     let decidedBy: string | null = null;
@@ -228,6 +228,15 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
     this.opts.audit?.append(entry);
     this.emit("call", entry);
     return result;
+  }
+}
+
+/** The call's hash; arguments JSON cannot carry faithfully (NaN, bigint, cycles) cannot be bound to an approval. */
+function hashOf(call: ToolCall): string {
+  try {
+    return callHash(call.server, call.tool, call.args);
+  } catch (err) {
+    throw new McpError("E_MCP_BAD_ARGS", `Arguments of ${call.server}__${call.tool} cannot be sent as JSON faithfully: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -6,7 +6,7 @@
 import type { Config } from "../config/schema.js";
 import type { Approver } from "../approval/types.js";
 import { AuditStore } from "../approval/audit/store.js";
-import { auditPath } from "../approval/audit/config.js";
+import { auditPath, redactPatterns } from "../approval/audit/config.js";
 import { McpHub } from "./hub.js";
 import { BackendSandboxes } from "./sandboxes.js";
 
@@ -29,7 +29,7 @@ export interface OpenHub {
 
 export function openHub(config: Config, opts: OpenHubOptions): OpenHub {
   const servers = opts.only ? Object.fromEntries(Object.entries(config.mcp.servers).filter(([name]) => opts.only!.includes(name))) : config.mcp.servers;
-  const audit = opts.audit === false ? undefined : AuditStore.open(config.audit.path ?? auditPath(), { redact: config.audit.redact });
+  const audit = opts.audit === false ? undefined : AuditStore.open(config.audit.path ?? auditPath(), { redact: redactPatterns(config.audit) });
   const hub = new McpHub({
     config: { ...config.mcp, servers },
     gate: { rules: config.approval.rules, workspaceRoots: config.approval.workspaceRoots, timeoutMs: config.approval.timeoutSeconds * 1000, approver: opts.approver },

@@ -3,7 +3,9 @@
  * skip (printed, never silent) or undefined when the capability is there.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { runtimeDir } from "../../src/config/paths.js";
 
 function works(cmd: string, args: string[]): boolean {
   try {
@@ -45,4 +47,23 @@ export function microvmSkipReason(): string | undefined {
   else if (process.getuid?.() !== 0) vmReason = "the micro-VM jail and cgroup limits need root";
   else vmReason = namespaceSkipReason();
   return vmReason;
+}
+
+/** Why gVisor cannot run here, or undefined. */
+export const RUNSC = ["/usr/local/bin/runsc", "/usr/bin/runsc"].find((p) => existsSync(p));
+
+export function gvisorSkipReason(): string | undefined {
+  const runsc = RUNSC;
+  if (!runsc) return "runsc is not installed (apt-get install runsc)";
+  if (!existsSync("/usr/bin/perl")) return "perl is missing (apt-get install perl-base)";
+  if (process.getuid?.() !== 0) return "sandbox limits need root (cgroups) and runsc here runs as root";
+  const root = join(runtimeDir(), "gvisor-probe");
+  try {
+    execFileSync(runsc, ["--root", root, "--network=none", "--ignore-cgroups", "do", "true"], { stdio: "pipe", timeout: 30_000 });
+    return undefined;
+  } catch (err) {
+    return `runsc cannot start a sandbox here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim().split("\n").at(-1)}`;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,7 @@ import { chmod, copyFile, mkdtemp, rm } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Sandbox, SandboxSpec } from "../../src/sandbox/types.js";
 import type { SandboxSource } from "../../src/mcp/sandboxes.js";
@@ -17,7 +17,17 @@ import { BackendSandboxes } from "../../src/mcp/sandboxes.js";
 
 export type ServerName = "filesystem" | "memory" | "everything";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** The checkout (found by its node_modules, so this file also works compiled into .cache/bench-build/). */
+function checkoutRoot(): string {
+  let dir = fileURLToPath(new URL(".", import.meta.url));
+  while (!existsSync(join(dir, "node_modules", "@modelcontextprotocol", "server-everything"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find node_modules/@modelcontextprotocol/server-everything; run npm install");
+    dir = up;
+  }
+  return dir;
+}
+const ROOT = checkoutRoot();
 export const MOUNT = "/opt/mcp";
 
 export interface StagedServers {

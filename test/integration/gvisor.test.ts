@@ -4,7 +4,7 @@
  * sandbox whose sentry dies, and the sweep of a crashed owner's leftovers.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineConformanceSuite, type ConformanceTarget } from "../conformance/suite.js";
@@ -17,30 +17,11 @@ import { parseConfig } from "../../src/config/load.js";
 import { toSandboxSpec } from "../../src/config/schema.js";
 import { runtimeDir } from "../../src/config/paths.js";
 import { ownOwnerName } from "../../src/policy/limits/index.js";
-import { announceSkip } from "../helpers/capabilities.js";
+import { announceSkip, gvisorSkipReason, RUNSC } from "../helpers/capabilities.js";
 import { SandboxNetworking } from "../../src/sandbox/network.js";
 import { EgressProxy } from "../../src/policy/firewall/proxy.js";
 import { TestInternet } from "./firewall-harness.js";
 import { eventually, pidsWithMarker } from "../helpers/procs.js";
-
-/** Why gVisor cannot run here, or undefined. */
-const RUNSC = ["/usr/local/bin/runsc", "/usr/bin/runsc"].find((p) => existsSync(p));
-
-function gvisorSkipReason(): string | undefined {
-  const runsc = RUNSC;
-  if (!runsc) return "runsc is not installed (apt-get install runsc)";
-  if (!existsSync("/usr/bin/perl")) return "perl is missing (apt-get install perl-base)";
-  if (process.getuid?.() !== 0) return "sandbox limits need root (cgroups) and runsc here runs as root";
-  const root = join(runtimeDir(), "gvisor-probe");
-  try {
-    execFileSync(runsc, ["--root", root, "--network=none", "--ignore-cgroups", "do", "true"], { stdio: "pipe", timeout: 30_000 });
-    return undefined;
-  } catch (err) {
-    return `runsc cannot start a sandbox here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim().split("\n").at(-1)}`;
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-}
 
 const skip = gvisorSkipReason();
 announceSkip("gvisor backend", skip);

@@ -51,8 +51,18 @@ describe("config schema", () => {
       network: "none",
       workspace: undefined,
       maxFileBytes: 16 * 1024 ** 2,
+      mounts: [],
     });
+    expect(c.mcp).toMatchObject({ servers: {}, callTimeoutSeconds: 60, maxOutputBytes: 1024 ** 2 });
+    expect(c.approval).toMatchObject({ approver: "auto", timeoutSeconds: 120, workspaceRoots: ["/workspace"] });
     expect(c.pool).toEqual({ min: 2, max: 8, maxQueue: 64, leaseTimeoutMs: 30_000 });
+  });
+
+  it("reads MCP servers, inferring the type from command or url", () => {
+    const c = parseConfig({ mcp: { servers: { fs: { command: "node", args: ["s.js"] }, web: { url: "http://127.0.0.1:9/mcp", allow: ["127.0.0.1:9"] } } } });
+    expect(c.mcp.servers.fs).toMatchObject({ type: "stdio", command: "node", args: ["s.js"], env: {}, enabled: true });
+    expect(c.mcp.servers.fs?.type === "stdio" && c.mcp.servers.fs.sandbox.backend).toBe("namespace");
+    expect(c.mcp.servers.web).toMatchObject({ type: "http", transport: "auto", allow: ["127.0.0.1:9"] });
   });
 
   it("accepts sizes as strings", () => {
@@ -67,6 +77,14 @@ describe("config schema", () => {
     [{ sandbox: { backend: "docker" } }, /namespace/],
     [{ sandbox: { unknownKey: 1 } }, /unknownKey/],
     [{ pool: { min: 9, max: 8 } }, /pool.min must not exceed pool.max/],
+    [{ sandbox: { mounts: [{ source: "relative", target: "/opt/x" }] } }, /absolute host path/],
+    [{ sandbox: { mounts: [{ source: "/srv", target: "/workspace/x" }] } }, /sandbox's own areas/],
+    [{ sandbox: { mounts: [{ source: "/srv", target: "/" }] } }, /sandbox's own areas/],
+    [{ sandbox: { mounts: [{ source: "/srv", target: "/opt/../tmp" }] } }, /must not contain '..'/],
+    [{ mcp: { servers: { "a__b": { command: "x" } } } }, /'__' separates server and tool/],
+    [{ mcp: { servers: { fs: { args: [] } } } }, /command/],
+    [{ mcp: { servers: { web: { url: "ftp://x" } } } }, /http:\/\/ or https:\/\//],
+    [{ approval: { approver: "robot" } }, /terminal|policy/],
   ])("rejects %j with a readable message", (raw, pattern) => {
     expect(() => parseConfig(raw)).toThrow(expect.objectContaining({ code: "E_CONFIG", message: expect.stringMatching(pattern) }));
   });

@@ -16,9 +16,17 @@ export function auditPath(): string {
 export const auditSchema = z.strictObject({
   /** The SQLite file; unset means auditPath(). */
   path: z.optional(z.string().check(z.minLength(1, "audit.path must not be empty"))),
-  /** Key-name globs (case-insensitive, `*` and `?`) whose values are stored as "[REDACTED]"; a list replaces the defaults. */
-  redact: z._default(z.array(z.string().check(z.minLength(1, "redact patterns must not be empty"))), () => [...DEFAULT_REDACT]),
+  /**
+   * More key-name globs (case-insensitive, `*` and `?`) whose values are stored as "[REDACTED]".
+   * They add to DEFAULT_REDACT rather than replace it: adding `*ssn*` must not quietly stop redacting passwords.
+   */
+  redact: z._default(z.array(z.string().check(z.minLength(1, "redact patterns must not be empty"))), []),
 });
+
+/** Every pattern redacted for this config: the defaults plus the config's own. */
+export function redactPatterns(cfg: { redact: readonly string[] }): string[] {
+  return [...DEFAULT_REDACT, ...cfg.redact];
+}
 
 /** The validated `audit` section. */
 export type AuditConfig = z.infer<typeof auditSchema>;

@@ -10,7 +10,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { GENESIS, rowHash, type ChainFields } from "./chain.js";
 import { ensureSchema } from "./ddl.js";
 import { AuditError } from "./errors.js";
-import { headPathFor, readHeadFile, restoreHeadFile, writeHeadFile, type Head } from "./head.js";
+import { HeadFile, headPathFor, type Head } from "./head.js";
 import { DEFAULT_MAX_ARGS_BYTES, DEFAULT_REDACT, keyMatcher, storedArgs, type KeyMatcher } from "./redact.js";
 import { COLUMNS, listQuery, toAuditRow, type RawRow } from "./rows.js";
 import { AUDIT_DECISIONS, type AuditEntryInput, type AuditFilter, type AuditRow, type VerifyResult } from "./types.js";
@@ -41,6 +41,7 @@ export class AuditStore {
   /** The side file holding the last id and hash (see head.ts). */
   readonly headPath: string;
   private readonly db: DatabaseSync;
+  private readonly headFile: HeadFile;
   private readonly matches: KeyMatcher;
   private readonly maxArgsBytes: number;
   private readonly readOnly: boolean;
@@ -51,6 +52,7 @@ export class AuditStore {
   private constructor(path: string, db: DatabaseSync, options: AuditStoreOptions) {
     this.path = path;
     this.headPath = headPathFor(path);
+    this.headFile = new HeadFile(this.headPath);
     this.db = db;
     this.matches = keyMatcher(options.redact ?? DEFAULT_REDACT);
     this.maxArgsBytes = options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES;
@@ -135,7 +137,7 @@ export class AuditStore {
       // Written while we still hold the write lock (not after COMMIT): two processes appending then
       // cannot leave the file pointing at an older row than the database.
       priorHeadFile = headFileText;
-      writeHeadFile(this.headPath, { lastId: fields.id, hash });
+      this.headFile.write({ lastId: fields.id, hash });
       db.exec("COMMIT");
       return toAuditRow(this.stmtRow(fields, prev.hash, hash));
     } catch (err) {
@@ -146,7 +148,7 @@ export class AuditStore {
           // The connection is already out of the transaction; the original error says why.
         }
       }
-      if (priorHeadFile !== undefined) restoreHeadFile(this.headPath, priorHeadFile);
+      if (priorHeadFile !== undefined) this.headFile.restore(priorHeadFile);
       if (err instanceof AuditError) throw err;
       throw new AuditError("E_AUDIT_WRITE", `Cannot write to the audit log ${this.path}: ${(err as Error).message}.`, { cause: err });
     }
@@ -187,6 +189,7 @@ export class AuditStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.headFile.close();
     this.db.close();
   }
 
@@ -200,7 +203,7 @@ export class AuditStore {
     let prev: Head = row ? { lastId: Number(row.id), hash: String(row.hash) } : { lastId: 0, hash: GENESIS };
     const table = this.stmt.head.get() as { last_id: number; hash: string } | undefined;
     if (table && Number(table.last_id) > prev.lastId) prev = { lastId: Number(table.last_id), hash: String(table.hash) };
-    const file = readHeadFile(this.headPath);
+    const file = this.headFile.read();
     if (file.state === "ok" && file.head.lastId > prev.lastId) prev = file.head;
     // undefined: the file could not be read, so there is nothing we could put back.
     const headFileText = file.state === "ok" ? file.text : file.state === "missing" ? null : (file.text ?? undefined);
