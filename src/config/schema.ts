@@ -96,6 +96,19 @@ export const stdioServerSchema = z.strictObject({
   args: z._default(z.array(z.string()), []),
   env: z._default(z.record(z.string(), z.string()), {}),
   cwd: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * Host files copied into the sandbox (under /workspace or /tmp) before the server starts:
+   * how a server's code reaches a micro-VM, which cannot see host paths (`sandbox.mounts`).
+   */
+  files: z._default(
+    z.array(
+      z.strictObject({
+        source: z.string().check(z.refine((p) => p.startsWith("/"), "files[].source must be an absolute host path")),
+        target: z.string().check(z.refine((p) => /^\/(workspace|tmp)\/[^]+$/.test(p) && !p.split("/").includes(".."), "files[].target must be a file under /workspace or /tmp (the sandbox's writable areas)")),
+      }),
+    ),
+    [],
+  ),
   /** The sandbox the server runs in (its own settings; defaults as for `sandbox`). */
   sandbox: z.prefault(sandboxSchema, {}),
   enabled: z._default(z.boolean(), true),

@@ -1,5 +1,7 @@
 /** Endpoints for stdio MCP servers: a fresh sandbox per (re)start, the server as its one long-running process. */
+import { readFile } from "node:fs/promises";
 import type { StdioServerConfig } from "../config/schema.js";
+import type { Sandbox } from "../sandbox/types.js";
 import { toSandboxSpec } from "../config/schema.js";
 import type { EndpointFactory, ServerEndpoint } from "./endpoint.js";
 import { SandboxStdioTransport } from "./sandbox-transport.js";
@@ -21,9 +23,12 @@ export function stdioEndpoints(name: string, cfg: StdioServerConfig, sandboxes: 
       } catch (err) {
         throw new McpError("E_MCP_CONNECT", `Could not make a sandbox for MCP server '${name}': ${(err as Error).message}`, { cause: err });
       }
-      if (signal.aborted) {
+      try {
+        await copyIn(name, sandbox, cfg.files);
+        if (signal.aborted) throw new McpError("E_MCP_CONNECT", `Starting MCP server '${name}' was cancelled.`);
+      } catch (err) {
         await sandbox.destroy();
-        throw new McpError("E_MCP_CONNECT", `Starting MCP server '${name}' was cancelled.`);
+        throw err;
       }
       const transport = new SandboxStdioTransport(sandbox, { argv, env: cfg.env, cwd, maxMessageBytes });
       return {
@@ -39,4 +44,21 @@ export function stdioEndpoints(name: string, cfg: StdioServerConfig, sandboxes: 
       };
     },
   };
+}
+
+/** Copy the configured host files into a fresh sandbox, through Sandbox.files (so size limits and path rules apply). */
+async function copyIn(name: string, sandbox: Sandbox, files: StdioServerConfig["files"]): Promise<void> {
+  for (const f of files) {
+    let data: Buffer;
+    try {
+      data = await readFile(f.source);
+    } catch (err) {
+      throw new McpError("E_MCP_CONNECT", `MCP server '${name}': cannot read ${f.source} to copy into its sandbox (${(err as Error).message}); fix mcp.servers.${name}.files.`, { cause: err });
+    }
+    try {
+      await sandbox.files.write(f.target, data);
+    } catch (err) {
+      throw new McpError("E_MCP_CONNECT", `MCP server '${name}': copying ${f.source} to ${f.target} in its sandbox failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
 }

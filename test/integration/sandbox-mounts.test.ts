@@ -40,11 +40,13 @@ for (const [name, skip, make] of cases) {
       const sb = await backend.create(spec);
       try {
         const read = await collect(sb.exec(["cat", "/opt/data/data.txt"]));
-        expect(Buffer.from(read.stdout).toString()).toBe("from the host\n");
+        expect(read.stdout.toString()).toBe("from the host\n");
+        expect(read.result.exitCode).toBe(0);
         const write = await collect(sb.exec(["sh", "-c", "echo changed > /opt/data/data.txt"]));
-        expect(write.exitCode).not.toBe(0);
+        expect(write.result.exitCode).toBe(2);
+        expect(write.stderr.toString()).toMatch(/Read-only file system|Permission denied/);
         const create = await collect(sb.exec(["sh", "-c", "echo new > /opt/data/new.txt"]));
-        expect(create.exitCode).not.toBe(0);
+        expect(create.result.exitCode).toBe(2);
       } finally {
         await sb.destroy();
         await backend.close?.();
