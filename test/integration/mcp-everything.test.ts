@@ -80,6 +80,20 @@ describe.skipIf(skip)("MCP hub with server-everything and server-memory over std
     expect((await hub.call("ev__echo", { message: "still here" })).isError).toBeFalsy();
   });
 
+  it("forwards resources and prompts read-only (prompts under server__prompt names)", async () => {
+    const resources = await hub.listResources();
+    expect(resources.length).toBeGreaterThan(0);
+    const first = resources[0]!;
+    const read = await hub.readResource(first.uri);
+    expect(read.contents[0]?.uri).toBe(first.uri);
+    await expect(hub.readResource("nope://nothing")).rejects.toMatchObject({ code: "E_MCP_UNKNOWN_TOOL" });
+    const prompts = await hub.listPrompts();
+    const simple = prompts.find((p) => p.name.startsWith("ev__") && !(p.arguments ?? []).some((a) => a.required));
+    expect(simple).toBeDefined();
+    const got = await hub.getPrompt(simple!.name, undefined);
+    expect(got.messages.length).toBeGreaterThan(0);
+  });
+
   it("runs a green call and a red call on the memory server", async () => {
     approver.answers.push(true);
     const created = await hub.call("mem__create_entities", { entities: [{ name: "lumina", entityType: "project", observations: ["sandboxes"] }] });

@@ -12,6 +12,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { MemoryAudit, ScriptedApprover } from "../helpers/mcp-hub.js";
 import { freePort, startProcess, waitForPort, type Started } from "../helpers/loopback.js";
+import { eventually } from "../helpers/procs.js";
 
 const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
 
@@ -42,7 +43,8 @@ describe("MCP hub with remote servers over HTTP", () => {
 
   it("talks Streamable HTTP to server-everything: tools, annotations, a call, audited", async () => {
     const audit = new MemoryAudit();
-    const hub = hubFor({ ev: { url: `http://127.0.0.1:${streamablePort}/mcp`, allow: [`127.0.0.1:${streamablePort}`] } }, undefined, audit);
+    const approver = new ScriptedApprover();
+    const hub = hubFor({ ev: { url: `http://127.0.0.1:${streamablePort}/mcp`, allow: [`127.0.0.1:${streamablePort}`] } }, approver, audit);
     try {
       await hub.start();
       expect(hub.status()[0]).toMatchObject({ state: "ready", kind: "http" });
@@ -51,6 +53,14 @@ describe("MCP hub with remote servers over HTTP", () => {
       expect(echo?.definition.annotations?.readOnlyHint).toBe(true);
       expect(text(await hub.call("ev__echo", { message: "over http" }))).toContain("over http");
       expect(audit.rows.at(-1)).toMatchObject({ server: "ev", tool: "echo", decision: "auto" });
+      // Notifications over HTTP: tools added after initialize arrive through tools/list_changed.
+      expect(await eventually(() => hub.tools().some((t) => t.name === "ev__trigger-sampling-request"), 10_000)).toBe(true);
+      approver.answers.push(true, true);
+      const sampling = await hub.call("ev__trigger-sampling-request", { prompt: "hi", maxTokens: 5 });
+      expect(sampling.isError).toBe(true);
+      expect(text(sampling)).toMatch(/does not let MCP servers ask the model/);
+      const long = await hub.call("ev__trigger-long-running-operation", { duration: 1, steps: 2 });
+      expect(text(long)).toMatch(/completed/i);
     } finally {
       await hub.close();
     }
