@@ -89,7 +89,7 @@ Examples:
       if (!split) throw new UsageError(`Tool names are server__tool (see \`luminaguard mcp list\`); got '${tool}'.`);
       const config = loadConfig(flags.config);
       if (!(split.server in config.mcp.servers)) throw new UsageError(`No MCP server '${split.server}' in the config (configured: ${Object.keys(config.mcp.servers).join(", ") || "none"}).`);
-      const tty = process.stdin.isTTY && process.stderr.isTTY ? { input: process.stdin, output: process.stderr, color: true } : undefined;
+      const tty = process.stdin.isTTY && process.stderr.isTTY ? { input: process.stdin, output: process.stderr, color: !process.env.NO_COLOR } : undefined;
       const opened = start(config, { terminal: tty }, [split.server]);
       try {
         await opened.hub.start();
@@ -164,7 +164,7 @@ function devTty(): (NonNullable<ApproverContext["terminal"]> & { close(): void }
   closeSync(fd);
   const input = createReadStream("/dev/tty");
   const output = createWriteStream("/dev/tty");
-  return { input, output, color: true, close: () => (input.destroy(), output.end()) };
+  return { input, output, color: !process.env.NO_COLOR, close: () => (input.destroy(), output.end()) };
 }
 
 function parsePort(text: string): number {

@@ -5,7 +5,8 @@
  * and bad input gets a one-line error with exit 2.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,6 +16,26 @@ import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 const skip = namespaceSkipReason();
 announceSkip("luminaguard mcp list/call", skip);
 const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
+
+/** Run a shell command on a pseudo-terminal; type each answer when a new "Approve?" prompt shows. */
+function runOnTerminal(command: string, answers: string[]): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: { ...process.env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    let prompts = 0;
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      const seen = output.match(/Approve\?/g)?.length ?? 0;
+      while (prompts < seen && answers.length > 0) {
+        prompts++;
+        child.stdin.write(`${answers.shift()}\n`);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("close", (status) => resolvePromise({ status, output }));
+  });
+}
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   // stdin is not a TTY here: no terminal approver, so the policy approver decides.
@@ -78,6 +99,26 @@ describe.skipIf(skip)("luminaguard mcp list / call", () => {
     expect(await import("node:fs/promises").then((fs) => fs.readFile(join(dir, "ws", "a.txt"), "utf8"))).toBe("two\n");
     const audit = JSON.parse(cli(["audit", "list", "--json", "--db", join(dir, "audit.db")]).stdout) as { tool: string; decision: string; decidedBy: string }[];
     expect(audit[0]).toMatchObject({ tool: "write_file", decision: "approved", decidedBy: "policy" });
+  }, 60_000);
+
+  // A real terminal (a pty from util-linux `script`): the person sees the card, asks for the full diff, then answers.
+  it.skipIf(announceSkip("terminal approval on a pty", existsSync("/usr/bin/script") ? undefined : "util-linux `script` is not installed (apt-get install bsdutils)"))("on a terminal, asks y/n/view and acts on the answer", async () => {
+    const ask = (answers: string[]) => {
+      const call = `${bin} mcp call fs__write_file --args '{"path":"/workspace/a.txt","content":"three\\n"}' --config ${join(dir, "deny.json")}`;
+      // Answers arrive after the prompt: each is sent once the previous output contains the prompt again.
+      return runOnTerminal(call, answers);
+    };
+    const denied = await ask(["v", "n"]);
+    expect(denied.output).toMatch(/Approve\? \[y\]es \/ \[n\]o \/ \[v\]iew full diff/);
+    expect(denied.output).toMatch(/\+three/);
+    expect(denied.output.match(/Approve\?/g)?.length).toBe(2);
+    expect(denied.status).toBe(1);
+    expect(await import("node:fs/promises").then((fs) => fs.readFile(join(dir, "ws", "a.txt"), "utf8"))).not.toBe("three\n");
+    const approved = await ask(["y"]);
+    expect(approved.status, approved.output).toBe(0);
+    expect(await import("node:fs/promises").then((fs) => fs.readFile(join(dir, "ws", "a.txt"), "utf8"))).toBe("three\n");
+    const audit = JSON.parse(cli(["audit", "list", "--json", "--db", join(dir, "audit.db")]).stdout) as { decision: string; decidedBy: string }[];
+    expect(audit[0]?.decidedBy).toMatch(/^terminal:/);
   }, 60_000);
 
   it.each([
