@@ -7,20 +7,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { McpHub, OUTCOME_META, type CallOutcome } from "../../src/mcp/hub.js";
+import { McpHub } from "../../src/mcp/hub.js";
 import { parseConfig } from "../../src/config/load.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { namespaceLeftovers } from "../helpers/leftovers.js";
 import { eventually, pidsWithMarker } from "../helpers/procs.js";
 import { RecordingSandboxes, stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { MemoryAudit, ScriptedApprover } from "../helpers/mcp-hub.js";
+import { MemoryAudit, ScriptedApprover, outcome, text } from "../helpers/mcp-hub.js";
 
 const skip = namespaceSkipReason();
 announceSkip("MCP everything/memory servers in sandboxes", skip);
 
-const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
-const outcome = (r: CallToolResult): CallOutcome => r._meta?.[OUTCOME_META] as CallOutcome;
 
 describe.skipIf(skip)("MCP hub with server-everything and server-memory over stdio", () => {
   let staged: StagedServers;
@@ -78,6 +75,13 @@ describe.skipIf(skip)("MCP hub with server-everything and server-memory over std
     expect(res.isError).toBe(true);
     expect(text(res)).toMatch(/does not let MCP servers ask the model/);
     expect((await hub.call("ev__echo", { message: "still here" })).isError).toBeFalsy();
+  });
+
+  it("declines a server's elicitation request: servers cannot ask the user around the Approval Cliff", async () => {
+    expect(await eventually(() => hub.tools().some((t) => t.name === "ev__trigger-elicitation-request"), 10_000)).toBe(true);
+    approver.answers.push(true);
+    const res = await hub.call("ev__trigger-elicitation-request", {});
+    expect(text(res)).toMatch(/declined/);
   });
 
   it("forwards resources and prompts read-only (prompts under server__prompt names)", async () => {

@@ -4,20 +4,17 @@
  * Cliff with a correct diff, and the file changes only after approval.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { McpHub, OUTCOME_META, type CallOutcome } from "../../src/mcp/hub.js";
+import { McpHub } from "../../src/mcp/hub.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Sandbox } from "../../src/sandbox/types.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { namespaceLeftovers } from "../helpers/leftovers.js";
 import { RecordingSandboxes, stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { MemoryAudit, ScriptedApprover } from "../helpers/mcp-hub.js";
+import { MemoryAudit, ScriptedApprover, outcome, text } from "../helpers/mcp-hub.js";
 
 const skip = namespaceSkipReason();
 announceSkip("MCP filesystem server in a sandbox", skip);
 
-const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
-const outcome = (r: CallToolResult): CallOutcome => r._meta?.[OUTCOME_META] as CallOutcome;
 const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 describe.skipIf(skip)("MCP hub with server-filesystem in a namespace sandbox", () => {

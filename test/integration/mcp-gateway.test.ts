@@ -14,6 +14,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { text } from "../helpers/mcp-hub.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { freePort, startProcess, waitForPort } from "../helpers/loopback.js";
 import { eventually, pidsWithMarker } from "../helpers/procs.js";
@@ -22,7 +23,6 @@ const skip = namespaceSkipReason();
 announceSkip("MCP gateway (luminaguard mcp serve)", skip);
 
 const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
-const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(bin, args, { encoding: "utf8", timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } });

@@ -6,15 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { McpHub } from "../../src/mcp/hub.js";
 import { parseConfig } from "../../src/config/load.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { MemoryAudit, ScriptedApprover } from "../helpers/mcp-hub.js";
+import { MemoryAudit, ScriptedApprover, text } from "../helpers/mcp-hub.js";
 import { freePort, startProcess, waitForPort, type Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
 
-const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
 
 function hubFor(servers: Record<string, unknown>, approver = new ScriptedApprover(), audit = new MemoryAudit()): McpHub {
   const config = parseConfig({ mcp: { servers, reconnect: { attempts: 2, baseMs: 20, maxMs: 50 }, connectTimeoutSeconds: 10 } });

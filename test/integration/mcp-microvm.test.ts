@@ -5,17 +5,15 @@
  * closing the hub leaves no QEMU, VM folder or cgroup behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { McpHub } from "../../src/mcp/hub.js";
 import { parseConfig } from "../../src/config/load.js";
 import { announceSkip, microvmSkipReason } from "../helpers/capabilities.js";
 import { microvmLeftovers } from "../helpers/leftovers.js";
 import { RecordingSandboxes, stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { MemoryAudit, ScriptedApprover } from "../helpers/mcp-hub.js";
+import { MemoryAudit, ScriptedApprover, text } from "../helpers/mcp-hub.js";
 
 const skip = microvmSkipReason();
 announceSkip("MCP server in a micro-VM", skip);
-const text = (r: CallToolResult): string => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
 
 describe.skipIf(skip)("MCP hub with server-memory in a micro-VM", () => {
   let staged: StagedServers;
