@@ -1,9 +1,11 @@
 /** Reading and validating the config file; the only place config errors are made. */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { configSchema, type Config } from "./schema.js";
 import { LuminaError } from "../errors.js";
+import { applyEnvOverrides, envOverrides } from "./env.js";
+import { isYamlPath, parseYaml } from "./yaml.js";
 
 export class ConfigError extends LuminaError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -11,9 +13,11 @@ export class ConfigError extends LuminaError {
   }
 }
 
-/** Default config path: $LUMINAGUARD_CONFIG, else ~/.config/luminaguard/config.json. */
+/** Default config path: $LUMINAGUARD_CONFIG, else ~/.config/luminaguard/config.json (config.yaml or .yml when only that exists). */
 export function defaultConfigPath(): string {
-  return process.env.LUMINAGUARD_CONFIG ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "luminaguard", "config.json");
+  if (process.env.LUMINAGUARD_CONFIG) return process.env.LUMINAGUARD_CONFIG;
+  const dir = join(process.env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "luminaguard");
+  return ["config.json", "config.yaml", "config.yml"].map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, "config.json");
 }
 
 /** Validate a parsed config object; issues come back as one readable message. */
@@ -42,17 +46,18 @@ export function readConfigFile(path?: string): Record<string, unknown> {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" && path === undefined) return {};
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && path === undefined) return applyEnvOverrides({}, envOverrides(process.env, configSchema));
     throw new ConfigError(`Cannot read the config file ${file}: ${(err as Error).message}`, { cause: err });
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = isYamlPath(file) ? (parseYaml(text) ?? {}) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`The config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`The config file ${file} is not valid ${isYamlPath(file) ? "YAML" : "JSON"}: ${(err as Error).message}`, { cause: err });
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`The config file ${file} must hold a JSON object.`);
   }
-  return raw as Record<string, unknown>;
+  // LUMINAGUARD_<SECTION>__<KEY> variables win over the file; flags, laid on by callers, win over both.
+  return applyEnvOverrides(raw as Record<string, unknown>, envOverrides(process.env, configSchema));
 }

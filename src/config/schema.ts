@@ -14,6 +14,8 @@ import { mountTargetProblem } from "../sandbox/mounts.js";
 import { networkPolicySchema } from "../policy/firewall/policy.js";
 import { approvalSchema } from "../approval/config.js";
 import { auditSchema } from "../approval/audit/config.js";
+import { agentSchema } from "../agent/config.js";
+import { daemonSchema } from "../daemon/config.js";
 
 z.config(en());
 
@@ -169,6 +171,8 @@ export const configSchema = z.strictObject({
   mcp: z.prefault(mcpSchema, {}),
   approval: z.prefault(approvalSchema, {}),
   audit: z.prefault(auditSchema, {}),
+  agent: z.prefault(agentSchema, {}),
+  daemon: z.prefault(daemonSchema, {}),
 });
 
 export type Config = z.infer<typeof configSchema>;
