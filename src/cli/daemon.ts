@@ -42,6 +42,9 @@ approvals denied, every sandbox destroyed, the socket removed.`,
       const tcp = port === undefined ? config.daemon.tcp : { port, host: flags.host ?? config.daemon.tcp?.host ?? "127.0.0.1", token: flags.token ?? config.daemon.tcp?.token };
       const { Daemon } = await import("../daemon/daemon.js");
       const daemon = await Daemon.start({ config, socketPath: flags.socket, tcp });
+      // Tasks run on the daemon's own hub: their red calls wait in its approval queue, every call lands in its audit log.
+      const { AgentTaskRunner } = await import("../daemon/agent-tasks.js");
+      daemon.setTaskRunner(new AgentTaskRunner(config, daemon.hub));
       await new Promise<void>((resolve) => {
         let stopping = false;
         const onSignal = (signal: NodeJS.Signals): void => {

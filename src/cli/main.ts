@@ -32,6 +32,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: () => import("./demo.js").then((m) => m.demoCommand()),
   mcp: () => import("./mcp.js").then((m) => m.mcpCommand()),
   audit: () => import("./audit.js").then((m) => m.auditCommand()),
+  run: () => import("./run.js").then((m) => m.runCommand()),
+  chat: () => import("./chat.js").then((m) => m.chatCommand()),
+  task: () => import("./task.js").then((m) => m.taskCommand()),
+  daemon: () => import("./daemon.js").then((m) => m.daemonCommand()),
+  config: () => import("./config.js").then((m) => m.configCommand()),
 };
 
 /** Build the program with the command named in `argv`, or all of them (exported for tests). */

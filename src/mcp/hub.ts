@@ -49,6 +49,8 @@ export interface CallContext {
   approver?: Approver | undefined;
   /** This call's time limit once approved (default mcp.callTimeoutSeconds). */
   timeoutMs?: number | undefined;
+  /** Written to this call's audit row instead of the hub's session (one hub, many tasks). */
+  session?: string | undefined;
 }
 
 /** The outcome the hub attaches to each result's _meta, for the CLI and the agent loop. */
@@ -118,7 +120,7 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
     }
     const call = toCall(conn.name, def, args as Record<string, unknown>);
     const started = performance.now();
-    const base = { time: new Date(), server: conn.name, tool: def.name, argsHash: hashOf(call), args: call.args, session: this.opts.session ?? null };
+    const base = { time: new Date(), server: conn.name, tool: def.name, argsHash: hashOf(call), args: call.args, session: ctx.session ?? this.opts.session ?? null };
     let classification: Classification | undefined;
     let decision: CallOutcome["decision"] = "not-run";
     let decidedBy: string | null = null;

@@ -282,6 +282,38 @@ describe.skipIf(skip)("luminaguard daemon", () => {
     expect(deadLetters.list().map((l) => l.id)).not.toContain(letter.id);
   });
 
+  it("runs an agent task on its hub: the red edit waits in the approval queue, approving it finishes the task", async () => {
+    const { AgentTaskRunner } = await import("../../src/daemon/agent-tasks.js");
+    daemon.setTaskRunner(new AgentTaskRunner(config, daemon.hub));
+    const fsSandbox = hubSandboxes.made.find((s) => !s.destroyed)!;
+    await fsSandbox.files.write("/workspace/README.md", "Read teh docs.\n");
+    const started = await tcp("/v1/tasks", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ task: "Fix the typo in README.md", provider: "replay" }) });
+    expect(started.status, await started.clone().text()).toBe(201);
+    const { id } = (await started.json()) as { id: string };
+    let pending: { id: string; hash: string; cardJson: { tool: string } }[] = [];
+    expect(
+      await eventually(async () => {
+        pending = ((await (await tcp("/v1/approvals")).json()) as { pending: typeof pending }).pending;
+        return pending.some((p) => p.cardJson.tool === "edit_file");
+      }, 30_000, 100),
+    ).toBe(true);
+    const card = pending.find((p) => p.cardJson.tool === "edit_file")!;
+    const ok = await tcp(`/v1/approvals/${card.id}/approve`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ hash: card.hash }) });
+    expect(ok.status).toBe(200);
+    let status: { state: string; provider: string } | undefined;
+    expect(
+      await eventually(async () => {
+        status = (await (await tcp(`/v1/tasks/${id}`)).json()) as typeof status;
+        return status?.state === "succeeded";
+      }, 30_000, 100),
+    ).toBe(true);
+    expect(status?.provider).toBe("replay");
+    expect(new TextDecoder().decode(await fsSandbox.files.read("/workspace/README.md"))).toBe("Read the docs.\n");
+    const transcript = (await (await tcp(`/v1/tasks/${id}/transcript`)).json()) as { entries?: unknown[] } | unknown[];
+    expect(JSON.stringify(transcript)).toContain("fs__edit_file");
+    expect(sse.some((e) => e.type === "task.tool-call")).toBe(true);
+  }, 90_000);
+
   it("shuts down gracefully: no sandbox, no server process, no socket", async () => {
     const keep = await client.json<{ id: string }>("POST", "/v1/sandboxes", {});
     await daemon.stop();

@@ -137,12 +137,9 @@ export class NamespaceSandbox implements Sandbox {
     await this.parts.cgroup.destroy().catch((e: unknown) => errors.push(e));
     // After the processes are gone: nothing may still use the namespace.
     await this.network?.release().catch((e: unknown) => errors.push(e));
-    if (!this.parts.ownWorkspace) {
-      // The scratch folder holds files the sandbox made; rm never follows its symlinks.
-      await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
-    } else {
-      await rm(this.parts.tmpDir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
-    }
+    // The scratch folder holds tmp (and the workspace unless it is the caller's, which lives elsewhere
+    // and is kept); rm never follows the symlinks the sandbox made.
+    await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];
   }
 }
