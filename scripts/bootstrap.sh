@@ -16,7 +16,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 # qemu-system-x86: the micro-VM backend; runsc: the gVisor backend; gcc/libc6-dev,
 # binutils (readelf) and e2fsprogs (mke2fs): images/build.sh makes the guest image
 # (its kernel, busybox and the rest are downloaded as .debs, not installed here).
-debs=(bubblewrap util-linux python3 iproute2 nftables procps curl openssl qemu-system-x86 runsc gcc libc6-dev binutils e2fsprogs)
+# chromium: the dashboard's end-to-end test drives it headless through playwright-core.
+debs=(bubblewrap util-linux python3 iproute2 nftables procps curl openssl qemu-system-x86 runsc gcc libc6-dev binutils e2fsprogs chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

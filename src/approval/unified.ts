@@ -92,9 +92,10 @@ function replaceAll(oldName: string, newName: string, oldText: string, newText: 
     newHeader: undefined,
     hunks: [
       {
-        oldStart: oldLines.length === 0 ? 0 : 1,
+        // jsdiff's own convention: an empty side still starts at 1 (formatPatch prints it as "-0,0").
+        oldStart: 1,
         oldLines: oldLines.length,
-        newStart: newLines.length === 0 ? 0 : 1,
+        newStart: 1,
         newLines: newLines.length,
         lines: [...mark(oldText, oldLines.map((l) => `-${l}`)), ...mark(newText, newLines.map((l) => `+${l}`))],
       },

@@ -10,6 +10,7 @@ import { toSandboxSpec } from "../config/schema.js";
 import { LuminaError } from "../errors.js";
 import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
+import type { SandboxSource } from "../mcp/sandboxes.js";
 
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 
@@ -18,8 +19,15 @@ async function out(sb: Sandbox, script: string): Promise<{ text: string; code: n
   return { text: (r.stdout.toString() + r.stderr.toString()).trim(), code: r.result.exitCode };
 }
 
-/** Returns false when an escape got through; a host without QEMU or an image skips (true). */
-export async function microvmDemo(): Promise<boolean> {
+/** The VM shape of the demo's sandboxes: one template serves the VM part and the agent part. */
+export const DEMO_VM_LIMITS: { memoryBytes: string; pids: number } = { memoryBytes: "256M", pids: 64 };
+
+/**
+ * Returns false when an escape got through; a host without QEMU or an image skips
+ * (true, and `then` is not called). `then` runs while the backend is still up, so
+ * the agent part clones the same template instead of booting another.
+ */
+export async function microvmDemo(then?: (source: SandboxSource) => Promise<boolean>): Promise<{ ok: boolean; ran: boolean }> {
   say(style.bold("6. Micro-VMs: a kernel of their own, cloned from a snapshot"));
   const { MicrovmBackend } = await import("../sandbox/microvm/backend.js");
   const backend = new MicrovmBackend({ prestarted: 2 });
@@ -27,9 +35,9 @@ export async function microvmDemo(): Promise<boolean> {
     await backend.check();
   } catch (err) {
     say(`  ${style.yellow("skipped")}: ${err instanceof LuminaError ? err.message : String(err)}`);
-    return true;
+    return { ok: true, ran: false };
   }
-  const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
+  const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: DEMO_VM_LIMITS.memoryBytes, pids: DEMO_VM_LIMITS.pids } } }).sandbox);
   const made: Sandbox[] = [];
   try {
     const t0 = performance.now();
@@ -49,7 +57,11 @@ export async function microvmDemo(): Promise<boolean> {
     say(`  ${blocked ? style.green("blocked") : style.red("ESCAPED")}  read /etc/shadow and write /usr inside the VM`);
     const s = backend.stats();
     say(`  clones served ${s.clonesServed}, cold boots ${s.coldBoots}, restore ms p50 ${s.restoreMs.p50.toFixed(1)}, create ms p50 ${s.createMs.p50.toFixed(0)}`);
-    return blocked;
+    await Promise.allSettled(made.splice(0).map((sb) => sb.destroy()));
+    if (!then) return { ok: blocked, ran: true };
+    say();
+    const agentOk = await then({ create: (sp) => backend.create(sp), close: async () => undefined });
+    return { ok: blocked && agentOk, ran: true };
   } finally {
     await Promise.allSettled(made.map((sb) => sb.destroy()));
     await backend.close();

@@ -14,7 +14,8 @@ import { LuminaError } from "../errors.js";
 import type { Sandbox } from "../sandbox/types.js";
 import { style } from "./style.js";
 import { networkDemo } from "./demo-network.js";
-import { microvmDemo } from "./demo-microvm.js";
+import { DEMO_VM_LIMITS, microvmDemo } from "./demo-microvm.js";
+import { agentDemo } from "./demo-agent.js";
 
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 
@@ -105,16 +106,27 @@ async function demo(): Promise<number> {
   say();
   if (!(await networkDemo())) escapes++;
   say();
-  if (!(await microvmDemo())) escapes++;
+  // The agent part runs on the best backend here: in micro-VMs cloned from the VM part's template, else in namespaces.
+  const vm = await microvmDemo((source) => agentDemo(source, "microvm", DEMO_VM_LIMITS));
+  if (!vm.ok) escapes++;
+  if (!vm.ran) {
+    say();
+    const ns = new NamespaceBackend();
+    try {
+      if (!(await agentDemo({ create: (spec) => ns.create(spec), close: async () => undefined }, "namespace"))) escapes++;
+    } finally {
+      await ns.close();
+    }
+  }
   say();
-  say(escapes === 0 ? style.green("Every escape attempt was blocked and the firewall let through exactly what its policy allows.") : style.red(`${escapes} check(s) went the wrong way!`));
+  say(escapes === 0 ? style.green("Every escape attempt was blocked, the firewall let through exactly what its policy allows, and the agent's edit ran only with a decision.") : style.red(`${escapes} check(s) went the wrong way!`));
   return escapes === 0 ? 0 : 1;
 }
 
 /** The `demo` command. */
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("A short scripted tour: sandboxes from a warm pool run real commands, escape attempts are blocked, limits stop runaway work, pool stats are printed, the firewall lets through only what a policy allows, and micro-VMs are cloned from a snapshot.")
+    .description("A short scripted tour: sandboxes from a warm pool run real commands, escape attempts are blocked, limits stop runaway work, pool stats are printed, the firewall lets through only what a policy allows, micro-VMs are cloned from a snapshot, and a (replayed) agent edits a file through a sandboxed MCP server behind the Approval Cliff.")
     .action(async () => {
       process.exitCode = await demo();
     });

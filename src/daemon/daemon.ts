@@ -181,7 +181,7 @@ export class Daemon {
       audit.close();
       throw err;
     }
-    for (const l of listeners) log(`listening on ${l.where}${l.via === "tcp" ? " (bearer token required)" : ""}`);
+    for (const l of listeners) log(`listening on ${l.where}${l.via === "tcp" ? ` (bearer token required; dashboard: ${l.where}/ui/#token=<daemon.tcp.token>)` : ""}`);
     const daemon = new Daemon({ socketPath, listeners, ctx, inflight, mcp, abort, webhooks, log });
     ctx.tasks = () => daemon.#runner;
     if (opts.taskRunner) daemon.setTaskRunner(opts.taskRunner);

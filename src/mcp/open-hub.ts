@@ -8,7 +8,7 @@ import type { Approver } from "../approval/types.js";
 import { AuditStore } from "../approval/audit/store.js";
 import { auditPath, redactPatterns } from "../approval/audit/config.js";
 import { McpHub } from "./hub.js";
-import { BackendSandboxes } from "./sandboxes.js";
+import { BackendSandboxes, type SandboxSource } from "./sandboxes.js";
 
 export interface OpenHubOptions {
   approver: Approver;
@@ -18,6 +18,8 @@ export interface OpenHubOptions {
   session?: string | undefined;
   /** Write the audit log (default true). */
   audit?: boolean;
+  /** Where servers get their sandboxes (default: backends made for this hub, closed with it). */
+  sandboxes?: SandboxSource | undefined;
 }
 
 export interface OpenHub {
@@ -34,7 +36,7 @@ export function openHub(config: Config, opts: OpenHubOptions): OpenHub {
     config: { ...config.mcp, servers },
     gate: { rules: config.approval.rules, workspaceRoots: config.approval.workspaceRoots, timeoutMs: config.approval.timeoutSeconds * 1000, approver: opts.approver },
     audit,
-    sandboxes: new BackendSandboxes({ sandboxUid: config.sandbox.uid, microvm: config.microvm }),
+    sandboxes: opts.sandboxes ?? new BackendSandboxes({ sandboxUid: config.sandbox.uid, microvm: config.microvm }),
     session: opts.session,
   });
   return {

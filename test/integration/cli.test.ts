@@ -140,6 +140,15 @@ describe.skipIf(skip !== undefined)("luminaguard exec", () => {
       expect(new Set(clones.map((m) => m[2])).size).toBe(3);
       expect(r.stdout).toMatch(/clones served 3, cold boots 0/);
     }
+    // The agent part: green reads ran at once, the red edit showed its diff, was decided (no TTY: by the demo), and the chain verifies.
+    expect(r.stdout).toMatch(/→ fs__list_directory .*\[green\]/);
+    expect(r.stdout).toMatch(/→ fs__edit_file .*\[RED/);
+    expect(r.stdout).toMatch(/-Read teh docs before you change anything\.\n\s+\+Read the docs before you change anything\./);
+    expect(r.stdout).toMatch(/no terminal to ask: the demo approves this edit itself/);
+    expect(r.stdout).toMatch(/README\.md now says: .*Read the docs/);
+    expect(r.stdout).toMatch(/RED\s+fs__edit_file\s+approved/);
+    expect(r.stdout).toMatch(/audit chain: verified, 3 rows hash-chained/);
+    expect(r.stdout.split("\n").filter((l) => l.includes("→ fs__")).every((l) => l.startsWith("replay: "))).toBe(true);
     expect(readdirSync("/run/netns").filter((n) => n.startsWith("lgdemo"))).toEqual([]);
   }, 240_000); // the micro-VM part boots a template under TCG
 

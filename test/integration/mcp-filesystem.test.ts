@@ -88,6 +88,7 @@ describe.skipIf(skip)("MCP hub with server-filesystem in a namespace sandbox", (
     expect(outcome(res)).toMatchObject({ decision: "approved", decidedBy: "test" });
     const card = approver.cards.at(-1)!;
     expect(card.body).toMatchObject({ kind: "file-write", existed: false, added: 1, removed: 0 });
+    if (card.body.kind === "file-write") expect(card.body.diff).toContain("@@ -0,0 +1,1 @@\n+hello");
     expect(decode(await sandbox.files.read("/workspace/new.txt"))).toBe("hello\n");
   });
 

@@ -4,7 +4,7 @@
  * the page calls the API, which does.
  */
 import type { DaemonApp } from "../context.js";
-import { WEB_FILES } from "../web/index.js";
+import { DASHBOARD_CSP, WEB_FILES } from "../web/index.js";
 
 /** Mount / and /ui/*. */
 export function staticRoutes(app: DaemonApp): void {
@@ -17,9 +17,10 @@ export function staticRoutes(app: DaemonApp): void {
     return c.body(file.body, 200, {
       "content-type": file.contentType,
       "cache-control": "no-cache",
-      // The page may only load its own files and talk to this daemon.
-      "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+      // The page may only load its own files and talk to this daemon (see web/index.ts).
+      "content-security-policy": DASHBOARD_CSP,
       "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
     });
   });
 }
