@@ -11,13 +11,23 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(CURDIR)/node_modules/.bin:$(
 IMAGE_STEP = if [ "$$(id -u)" = 0 ]; then ./bin/luminaguard image build >&2; \
 	else echo "[image] not root: the micro-VM guest image is not built (sudo ./bin/luminaguard image build)" >&2; fi
 
+# The egress proxy's kernel relay (busy tunnels move their bytes with splice(2)): compiled only when
+# its source is newer. Without gcc the proxy relays in Node and says so.
+RELAY := dist/bin/lg-relay
+$(RELAY): src/policy/firewall/relay/lg-relay.c
+	@mkdir -p $(@D)
+	@if command -v gcc >/dev/null; then gcc -O2 -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@; \
+	else echo "[relay] gcc is missing: $@ not built; the egress proxy relays tunnels in Node" >&2; fi
+
 setup:
 	@bash scripts/bootstrap.sh
 
 build: setup
 	@tsc -p tsconfig.build.json
+	@$(MAKE) -s --no-print-directory $(RELAY)
 	@node scripts/bundle-cli.mjs
 	@node scripts/bundle-guest.mjs
+	@node scripts/bundle-mcp-servers.mjs
 
 typecheck: setup
 	@tsc -p tsconfig.json --noEmit
@@ -30,12 +40,14 @@ test: setup
 	@tsc -p tsconfig.json --noEmit
 	@eslint .
 	@tsc -p tsconfig.build.json
+	@$(MAKE) -s --no-print-directory $(RELAY)
 	@node scripts/bundle-cli.mjs
 	@node scripts/bundle-guest.mjs
+	@node scripts/bundle-mcp-servers.mjs
 	@$(IMAGE_STEP)
 	@vitest run
 
-## make demo: a short scripted tour of the sandbox.
+## make demo: a short scripted tour: sandboxes, escapes, firewall, micro-VMs, and an agent behind the Approval Cliff.
 demo: build
 	@$(IMAGE_STEP)
 	@./bin/luminaguard demo

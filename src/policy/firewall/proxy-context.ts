@@ -7,6 +7,7 @@
 import type { Socket } from "node:net";
 import type { CompiledPolicy } from "./proxy-decide.js";
 import type { DialOptions } from "./proxy-dial.js";
+import type { RelayTunnel } from "./proxy-relay.js";
 import type { ProxyDecision, ProxyEvent, ProxyProtocol, ProxyReason, Refusal } from "./proxy-types.js";
 
 /** Distributes Omit over a union, so each event keeps its own fields. */
@@ -21,6 +22,10 @@ export interface ProxyContext {
   readonly tlsPeekTimeoutMs: number;
   emit(event: WithoutTime<ProxyEvent>): void;
   count(sandboxId: string, destination: string, kind: "allowed" | "denied"): void;
+  /** Add a finished tunnel's bytes (sent: sandbox to destination; received: the other way). */
+  countBytes(sandboxId: string, destination: string, sent: number, received: number): void;
+  /** Offer a checked tunnel, piped both ways, to the kernel relay (it takes busy ones). */
+  relay(tunnel: RelayTunnel): void;
   /** Register an upstream socket so close() can destroy it. */
   track(socket: Socket): void;
 }
@@ -52,6 +57,12 @@ export class Outcome {
       ...(extra.sni !== undefined ? { sni: extra.sni } : {}),
       ...(extra.detail !== undefined ? { detail: extra.detail } : {}),
     });
+  }
+
+  /** Count the bytes of a tunnel that has ended. */
+  bytes(sent: number, received: number): void {
+    const { policy, destination } = this.base;
+    if (policy) this.ctx.countBytes(policy.sandboxId, destination, sent, received);
   }
 
   /** Log an upstream failure (502/504) that ended an allowed request. */

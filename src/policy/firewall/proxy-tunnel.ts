@@ -12,6 +12,8 @@
  *
  * Bytes from the far end flow at once: protocols where the server speaks first
  * (SSH, SMTP) must not wait for a client byte the gate is waiting for.
+ *
+ * Once checked, a busy tunnel may move to the kernel relay (proxy-relay.ts).
  */
 import type { Socket } from "node:net";
 import { admit, type AdmitRequest } from "./proxy-admit.js";
@@ -64,6 +66,14 @@ export async function openTunnel(ctx: ProxyContext, req: TunnelRequest): Promise
   upstream.on("close", (hadError) => (!refusing && (hadError || !upstream.readableEnded) ? client.destroy() : undefined));
   client.setTimeout(ctx.idleTimeoutMs, teardown);
   upstream.setTimeout(ctx.idleTimeoutMs, teardown);
+  // Bytes are counted once both sockets are closed: Node's counters plus what a kernel relay moved.
+  const relayed = { up: 0, down: 0 };
+  let open = 2;
+  const closed = () => {
+    if (--open === 0) outcome.bytes(upstream.bytesWritten + relayed.up, upstream.bytesRead + relayed.down);
+  };
+  client.once("close", closed);
+  upstream.once("close", closed);
 
   req.accept();
   upstream.pipe(client);
@@ -72,7 +82,10 @@ export async function openTunnel(ctx: ProxyContext, req: TunnelRequest): Promise
   const pass = (data: Buffer) => {
     if (data.length > 0) upstream.write(data);
     if (client.readableEnded) upstream.end();
-    else client.pipe(upstream);
+    else {
+      client.pipe(upstream);
+      ctx.relay({ client, upstream, onRelayed: (b) => Object.assign(relayed, b) });
+    }
   };
   if (policy.mode === "disabled") {
     outcome.settle(pending.decision, pending.reason);

@@ -3,6 +3,7 @@
  * refusal a handler turns into a response. Kept apart from the class so the
  * handlers and the decision code can share them without importing each other.
  */
+import type { RelayOptions } from "./proxy-relay.js";
 
 /** enforce: refuse what is not allowed; test: let it through but log and count it as denied; disabled: allow all, log. */
 export type ProxyMode = "enforce" | "test" | "disabled";
@@ -73,6 +74,8 @@ export type ProxyEvent =
     }
   | { type: "client-error"; time: number; client: string; status: number; message: string }
   | { type: "connection-limit"; time: number; client: string; limit: number }
+  /** The kernel relay is unavailable or saturated and tunnels use the Node relay (logged once per reason). */
+  | { type: "relay"; time: number; message: string }
   | { type: "listening"; time: number; host: string; port: number }
   | { type: "closed"; time: number };
 
@@ -99,6 +102,11 @@ export interface EgressProxyOptions {
   maxConnectionsPerClient?: number;
   /** Largest request head (request line and headers) accepted; larger gets a 431. Default 16 KiB. */
   maxHeaderBytes?: number;
+  /**
+   * The kernel relay (lg-relay, splice(2)) that busy tunnels move to once checked. Default: on, with
+   * dist/bin/lg-relay of this package when it is built; `{ path: false }` keeps every tunnel in Node.
+   */
+  relay?: RelayOptions;
   /** Receives one event per decision, error and lifecycle step. Must not throw. */
   log?: (e: ProxyEvent) => void;
 }

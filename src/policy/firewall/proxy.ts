@@ -26,14 +26,16 @@ import { compileBlockList, DEFAULT_BLOCKED_TARGETS, systemResolve, unmapV4 } fro
 import { handleHttp, sendRefusal } from "./proxy-http.js";
 import { Listeners } from "./proxy-listeners.js";
 import { canonicalHost, splitHostPort } from "./proxy-match.js";
-import { ProxyStats, type ProxyCounts } from "./proxy-stats.js";
+import { Relays } from "./proxy-relay.js";
+import { ProxyStats, type ProxyBytes, type ProxyCounts } from "./proxy-stats.js";
 import { handleSocks, SOCKS5_VERSION } from "./proxy-socks.js";
 import { closeWith, openTunnel } from "./proxy-tunnel.js";
 import type { EgressProxyOptions, ProxyEvent, ProxyPolicy } from "./proxy-types.js";
 
 export { DEFAULT_BLOCKED_TARGETS } from "./proxy-dial.js";
 export type { EgressProxyOptions, ProxyEvent, ProxyPolicy, ProxyMode, ProxyDecision, ProxyReason } from "./proxy-types.js";
-export type { ProxyCounts } from "./proxy-stats.js";
+export type { ProxyBytes, ProxyCounts } from "./proxy-stats.js";
+export type { RelayOptions } from "./proxy-relay.js";
 
 const DEFAULTS = {
   connectTimeoutMs: 10_000,
@@ -62,10 +64,11 @@ export function clientKey(address: string): string {
 
 /** An HTTP CONNECT / plain-HTTP forward proxy that enforces per-sandbox domain allow-lists. */
 export class EgressProxy {
-  private readonly opts: Required<Omit<EgressProxyOptions, "log" | "blockedTargets">> & Pick<EgressProxyOptions, "log">;
+  private readonly opts: Required<Omit<EgressProxyOptions, "log" | "blockedTargets" | "relay">> & Pick<EgressProxyOptions, "log">;
   private readonly blocked: BlockList;
   private readonly policies = new Map<string, CompiledPolicy>();
   private readonly counters = new ProxyStats();
+  private readonly relays: Relays;
   private readonly http: HttpServer;
   private readonly listeners: Listeners;
   /** Every open socket, client or upstream, so close() leaves nothing behind. */
@@ -83,7 +86,8 @@ export class EgressProxy {
         throw new FirewallError("E_FIREWALL_PROXY", `egress proxy option ${key} must be a positive whole number, not ${String(v)}`);
       }
     }
-    this.opts = { ...DEFAULTS, resolve: systemResolve, ...stripUndefined(options), listen: [...options.listen] };
+    const { relay, ...rest } = options;
+    this.opts = { ...DEFAULTS, resolve: systemResolve, ...stripUndefined(rest), listen: [...options.listen] };
     this.blocked = compileBlockList(options.blockedTargets ?? DEFAULT_BLOCKED_TARGETS);
     this.http = createHttpServer({
       maxHeaderSize: this.opts.maxHeaderBytes,
@@ -105,6 +109,13 @@ export class EgressProxy {
       (socket) => this.onConnection(socket),
       (where, err) => this.emit({ type: "client-error", client: "", status: 0, message: `listener ${where}: ${err.code ?? err.message}` }),
     );
+    for (const key of ["thresholdBytes", "maxRelays"] as const) {
+      const v = relay?.[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+        throw new FirewallError("E_FIREWALL_PROXY", `egress proxy option relay.${key} must be a whole number >= 0, not ${String(v)}`);
+      }
+    }
+    this.relays = new Relays(relay, this.opts.idleTimeoutMs, (message) => this.emit({ type: "relay", message }));
     this.ctx = {
       policyFor: (client) => this.policies.get(client),
       dialOptions: (signal) => ({ resolve: this.opts.resolve, blocked: this.blocked, connectTimeoutMs: this.opts.connectTimeoutMs, signal }),
@@ -112,6 +123,8 @@ export class EgressProxy {
       tlsPeekTimeoutMs: this.opts.tlsPeekTimeoutMs,
       emit: (e) => this.emit(e),
       count: (sandboxId, destination, kind) => this.counters.record(sandboxId, destination, kind),
+      countBytes: (sandboxId, destination, sent, received) => this.counters.recordBytes(sandboxId, destination, sent, received),
+      relay: (tunnel) => this.relays.offer(tunnel),
       track: (socket) => this.track(socket),
     };
   }
@@ -169,6 +182,7 @@ export class EgressProxy {
       for (const s of this.sockets) s.destroy();
       this.http.close(() => undefined);
       await closed;
+      await this.relays.close();
       this.emit({ type: "closed" });
     })();
     return this.closing;
@@ -209,6 +223,16 @@ export class EgressProxy {
   /** Allowed/denied counts per destination for one sandbox, or summed over all. In test mode "denied" counts what enforce would refuse. */
   stats(sandboxId?: string): ProxyCounts {
     return this.counters.get(sandboxId);
+  }
+
+  /** Bytes of ended tunnels per destination for one sandbox, or summed over all (kernel-relayed ones included). */
+  tunnelBytes(sandboxId?: string): ProxyBytes {
+    return this.counters.bytes(sandboxId);
+  }
+
+  /** Pids of the kernel relays (lg-relay) running now, one per busy tunnel handed over. */
+  relayPids(): number[] {
+    return this.relays.pids();
   }
 
   /** Drop a destroyed sandbox's counters (they are kept until then so its final stats can be read). */
