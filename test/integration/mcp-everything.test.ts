@@ -161,6 +161,8 @@ describe.skipIf(skip)("MCP hub with server-everything and server-memory over std
     const res = await pending;
     expect(res.isError).toBe(true);
     expect(outcome(res).code).toBe("E_MCP_SERVER_CRASHED");
+    // The failure is on record: the call's audit row carries the crash.
+    expect(audit.rows.at(-1)).toMatchObject({ server: "ev", tool: "trigger-long-running-operation", decision: "approved", error: expect.stringContaining("stopped during") });
     expect(text(await hub.call("mem__read_graph", {}))).toContain("lumina");
     expect(await eventually(() => hub.status()[0]!.state === "ready", 30_000, 100)).toBe(true);
     expect(hub.status()[0]!.restarts).toBe(1);
