@@ -16,7 +16,7 @@ import type { AgentMessage, ProviderNotice, TaskLimits, TaskStatus, ToolOutcome,
 
 /** One line of a transcript. */
 export type TranscriptRecord = { t: string } & (
-  | { type: "task"; id: string; task: string; provider: string; model: string; limits: TaskLimits; system: string; tools: string[]; history: number }
+  | { type: "task"; id: string; task: string; provider: string; model: string; limits: TaskLimits; system: string; tools: string[]; history: number; writer?: TranscriptOwner | undefined }
   | { type: "message"; step: number; message: AgentMessage }
   | { type: "tool-call"; step: number; id: string; name: string; args: Record<string, unknown>; verdict: "green" | "red" | null }
   | { type: "tool-result"; step: number; id: string; name: string; ok: boolean; bytes: number; outcome: ToolOutcome | null; summary: string }
@@ -24,6 +24,35 @@ export type TranscriptRecord = { t: string } & (
   | { type: "usage"; step: number; usage: Usage; total: Usage; keyIndex: number | null }
   | { type: "end"; status: TaskStatus; reason: string; steps: number; usage: Usage; denied: number; toolCalls: number; error: { code: string; message: string } | null }
 );
+
+/**
+ * The process that writes a transcript (stamped by the writer on the task record): lets a
+ * later daemon tell a task whose process died (close it as interrupted) from one still running.
+ */
+export interface TranscriptOwner {
+  pid: number;
+  /** Start time of that process (clock ticks after boot, /proc/<pid>/stat), so a reused pid is not mistaken for it. */
+  startTime: number;
+  kind: "daemon" | "cli";
+}
+
+let ownKind: TranscriptOwner["kind"] = "cli";
+
+/** Say this process is the daemon: its transcripts then name it, and a dead daemon's tasks read "the daemon that ran it stopped". */
+export function setTranscriptOwnerKind(kind: TranscriptOwner["kind"]): void {
+  ownKind = kind;
+}
+
+function ownOwner(): TranscriptOwner {
+  let startTime = 0;
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    startTime = Number(stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[22 - 3]) || 0;
+  } catch {
+    // no /proc: liveness then rests on the pid alone
+  }
+  return { pid: process.pid, startTime, kind: ownKind };
+}
 
 type Unstamped<R> = R extends unknown ? Omit<R, "t"> : never;
 export type TranscriptInput = Unstamped<TranscriptRecord>;
@@ -88,7 +117,8 @@ export class TranscriptWriter implements TranscriptSink {
 
   write(record: TranscriptInput): void {
     if (this.fd === undefined) return;
-    let line = JSON.stringify({ t: new Date().toISOString(), ...this.redacted(record) });
+    const stamped = record.type === "task" ? { ...record, writer: ownOwner() } : record;
+    let line = JSON.stringify({ t: new Date().toISOString(), ...this.redacted(stamped) });
     for (const s of this.secrets) line = line.replaceAll(JSON.stringify(s).slice(1, -1), REDACTED);
     writeSync(this.fd, `${line}\n`);
   }
@@ -169,6 +199,65 @@ export function readTranscript(id: string, dir: string = tasksDir()): Transcript
   }
   // A line cut by a crash mid-write is skipped rather than failing the whole transcript.
   return text.split("\n").map(parseLine).filter((r): r is TranscriptRecord => r !== undefined);
+}
+
+/** A transcript whose last record is not its end: still running, or its process died. */
+export interface UnfinishedTask {
+  id: string;
+  path: string;
+  writer: TranscriptOwner | undefined;
+  /** Counted from the records, for the end record that closes it. */
+  steps: number;
+  toolCalls: number;
+  denied: number;
+  usage: Usage;
+}
+
+/** Every transcript in `dir` that has a task record and no end record. */
+export function unfinishedTasks(dir: string): UnfinishedTask[] {
+  const out: UnfinishedTask[] = [];
+  for (const t of listTasks(dir)) {
+    if (t.status !== "running") continue;
+    let records: TranscriptRecord[];
+    try {
+      records = readTranscript(t.id, dir);
+    } catch {
+      continue; // removed meanwhile
+    }
+    const head = records[0];
+    if (head?.type !== "task" || records.some((r) => r.type === "end")) continue;
+    let steps = 0;
+    let toolCalls = 0;
+    let denied = 0;
+    let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+    for (const r of records) {
+      if ("step" in r) steps = Math.max(steps, r.step);
+      if (r.type === "tool-call") toolCalls++;
+      if (r.type === "tool-result" && r.outcome?.decision === "denied") denied++;
+      if (r.type === "usage") usage = r.total;
+    }
+    out.push({ id: t.id, path: t.path, writer: head.writer, steps, toolCalls, denied, usage });
+  }
+  return out;
+}
+
+/** Append an end record to a transcript another process left open (its writer is gone). */
+export function appendEnd(path: string, end: Extract<TranscriptInput, { type: "end" }>): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "a+");
+  } catch (err) {
+    throw new AgentError("E_AGENT_TRANSCRIPT", `Cannot close the transcript ${path}: ${(err as Error).message}. Check that the state folder is writable.`, { cause: err });
+  }
+  try {
+    // A line the dead writer cut off mid-write gets its own newline, so the end record parses.
+    const size = fstatSync(fd).size;
+    const lastByte = Buffer.alloc(1);
+    const needsNewline = size > 0 && readSync(fd, lastByte, 0, 1, size - 1) === 1 && lastByte[0] !== 0x0a;
+    writeSync(fd, `${needsNewline ? "\n" : ""}${JSON.stringify({ t: new Date().toISOString(), ...end })}\n`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseLine(line: string | undefined): TranscriptRecord | undefined {

@@ -15,6 +15,8 @@ export interface PendingEntry {
   card: DiffCard;
   createdAt: string;
   expiresAt: string;
+  /** Who made the call (the hub's audit session: a task id), so a client can pick out its own cards. */
+  session: string | null;
 }
 
 /** What listeners hear. */
@@ -36,13 +38,14 @@ export class ApprovalQueue {
   }
 
   /** Put a card in the queue; `timeoutMs` only sets expiresAt (the approver enforces it). */
-  add(card: DiffCard, opts: { timeoutMs?: number } = {}): PendingEntry {
+  add(card: DiffCard, opts: { timeoutMs?: number; session?: string | undefined } = {}): PendingEntry {
     const now = this.#now();
     const entry: PendingEntry = {
       id: randomUUID(),
       card,
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + (opts.timeoutMs ?? 120_000)).toISOString(),
+      session: opts.session ?? null,
     };
     this.#slots.set(entry.id, { entry, waiters: [] });
     this.#emit({ type: "added", entry });

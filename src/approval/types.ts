@@ -77,5 +77,6 @@ export interface Decision {
 /** Something that can answer "may this red call run?". Must resolve (deny) on timeout or abort, never hang. */
 export interface Approver {
   readonly name: string;
-  decide(card: DiffCard, opts: { signal?: AbortSignal | undefined; timeoutMs: number }): Promise<Decision>;
+  /** `session` names who made the call (a task id), so a queued card can say which task it belongs to. */
+  decide(card: DiffCard, opts: { signal?: AbortSignal | undefined; timeoutMs: number; session?: string | undefined }): Promise<Decision>;
 }

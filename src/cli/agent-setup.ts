@@ -6,6 +6,8 @@
  */
 import { Option, type Command } from "commander";
 import { parseConfig, readConfigFile } from "../config/load.js";
+import { hasCode } from "../errors.js";
+import { EXIT, printError } from "./output.js";
 import type { Config } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { UsageError } from "../errors.js";
@@ -59,6 +61,21 @@ export function agentConfig(flags: AgentFlags): Config {
 /** The provider from the config (already carrying the flags). */
 export function agentProvider(config: Config): Promise<Provider> {
   return chooseProvider({ config: config.agent });
+}
+
+/**
+ * The provider, or undefined after printing why there is none: no provider is a
+ * setup problem, like a bad flag, so the command exits 2 with the variables to set.
+ */
+export async function providerOrUsage(config: Config): Promise<Provider | undefined> {
+  try {
+    return await agentProvider(config);
+  } catch (err) {
+    if (!hasCode(err, "E_AGENT_NO_PROVIDER")) throw err;
+    printError(err);
+    process.exitCode = EXIT.usage;
+    return undefined;
+  }
 }
 
 /** The terminal to ask approvals on: stdin and stderr when both are terminals. */

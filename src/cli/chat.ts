@@ -14,15 +14,13 @@ import { createInterface } from "node:readline";
 import { openHub } from "../mcp/open-hub.js";
 import { chooseApprover } from "../approval/choose.js";
 import type { Approver } from "../approval/types.js";
-import { hasCode } from "../errors.js";
 import { runTask } from "../agent/loop.js";
 import { limitsFromConfig } from "../agent/limits.js";
 import { providerSecrets } from "../agent/providers/choose.js";
 import { TranscriptWriter, newTaskId, tasksDir } from "../agent/transcript.js";
 import type { AgentMessage } from "../agent/types.js";
 import { AgentDisplay } from "./agent-display.js";
-import { agentConfig, agentOptions, agentProvider, reportServers, type AgentFlags } from "./agent-setup.js";
-import { EXIT, printError } from "./output.js";
+import { agentConfig, agentOptions, providerOrUsage, reportServers, type AgentFlags } from "./agent-setup.js";
 import { EXIT_CANCELLED } from "./run.js";
 
 /** The `chat` command. */
@@ -30,15 +28,8 @@ export function chatCommand(): Command {
   const cmd = new Command("chat").description("Talk with an agent: each line is a task that continues the conversation (/exit to leave).");
   agentOptions(cmd).action(async (flags: AgentFlags) => {
     const config = agentConfig(flags);
-    let provider;
-    try {
-      provider = await agentProvider(config);
-    } catch (err) {
-      if (!hasCode(err, "E_AGENT_NO_PROVIDER")) throw err;
-      printError(err);
-      process.exitCode = EXIT.usage;
-      return;
-    }
+    const provider = await providerOrUsage(config);
+    if (!provider) return;
     const tty = process.stdin.isTTY === true;
     const answers = new PassThrough();
     let asking = 0;

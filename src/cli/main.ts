@@ -35,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: () => import("./run.js").then((m) => m.runCommand()),
   chat: () => import("./chat.js").then((m) => m.chatCommand()),
   task: () => import("./task.js").then((m) => m.taskCommand()),
+  approvals: () => import("./approvals.js").then((m) => m.approvalsCommand()),
   daemon: () => import("./daemon.js").then((m) => m.daemonCommand()),
   config: () => import("./config.js").then((m) => m.configCommand()),
 };

@@ -17,8 +17,11 @@ export function taskCommand(): Command {
     .description("List tasks, newest first.")
     .option("--json", "print as JSON")
     .option("--config <file>", "config file (the tasks live next to audit.path)")
-    .action((flags: Flags) => {
-      const tasks = listTasks(tasksDir(loadConfig(flags.config).audit.path));
+    .action(async (flags: Flags) => {
+      const config = loadConfig(flags.config);
+      const dir = tasksDir(config.audit.path);
+      // A running daemon's tasks too (they may not have a transcript here).
+      const tasks = await import("./task-daemon.js").then((m) => m.withDaemonTasks(listTasks(dir), config, dir));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`);
         return;
@@ -47,11 +50,11 @@ export function taskCommand(): Command {
   return cmd;
 }
 
-function listLine(t: TaskSummary): string {
+function listLine(t: TaskSummary & { daemon?: string }): string {
   const status = t.status === "done" ? style.green(t.status) : t.status === "running" ? style.yellow(t.status) : style.red(t.status);
   const task = t.task.length > 60 ? `${t.task.slice(0, 59)}…` : t.task;
   const tokens = t.usage ? `${t.usage.inputTokens + t.usage.outputTokens} tok` : "";
-  return [t.id, t.startedAt.slice(0, 19).replace("T", " "), status.padEnd(9), `${t.provider}/${t.model}`, t.steps === null ? "" : `${t.steps} steps`, tokens, JSON.stringify(task)].filter(Boolean).join("  ");
+  return [t.id, t.startedAt.slice(0, 19).replace("T", " "), status.padEnd(9), `${t.provider}/${t.model}`, t.steps === null ? "" : `${t.steps} steps`, tokens, JSON.stringify(task), t.daemon === "running" ? style.dim("(in the daemon)") : ""].filter(Boolean).join("  ");
 }
 
 function showLines(r: TranscriptRecord): string[] {

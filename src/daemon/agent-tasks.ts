@@ -9,7 +9,7 @@ import type { McpHub } from "../mcp/hub.js";
 import { startTask } from "../agent/start.js";
 import { chooseProvider } from "../agent/providers/choose.js";
 import { PROVIDER_NAMES, type ProviderChoice } from "../agent/config.js";
-import { readTranscript, tasksDir } from "../agent/transcript.js";
+import { readTranscript, tasksDir, type TranscriptRecord } from "../agent/transcript.js";
 import type { AgentEvent, TaskResult } from "../agent/types.js";
 import { DaemonError } from "./errors.js";
 import type { TaskEvent, TaskRunner, TaskStartOptions, TaskStatus, TranscriptEntry } from "./tasks.js";
@@ -44,8 +44,9 @@ export class AgentTaskRunner implements TaskRunner {
     return { id: started.id };
   }
 
+  /** A task of this daemon, or one read back from its transcript (an earlier daemon's, e.g. one interrupted by a crash). */
   status(id: string): TaskStatus | undefined {
-    return this.tasks.get(id)?.status;
+    return this.tasks.get(id)?.status ?? this.fromTranscript(id);
   }
 
   list(): TaskStatus[] {
@@ -77,6 +78,35 @@ export class AgentTaskRunner implements TaskRunner {
   subscribe(listener: (event: TaskEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private fromTranscript(id: string): TaskStatus | undefined {
+    let records: TranscriptRecord[];
+    try {
+      records = readTranscript(id, tasksDir(this.config.audit.path));
+    } catch {
+      return undefined;
+    }
+    const head = records[0];
+    if (head?.type !== "task") return undefined;
+    const end = records.findLast((r) => r.type === "end");
+    // No end and not ours: another process (a `luminaguard run`) is still writing it.
+    const state: TaskStatus["state"] = !end ? "running" : end.status === "done" ? "succeeded" : end.status === "cancelled" ? "cancelled" : "failed";
+    const finalText = records.findLast((r) => r.type === "message" && r.message.role === "assistant");
+    return {
+      id,
+      task: head.task,
+      state,
+      provider: head.provider,
+      model: head.model,
+      createdAt: head.t,
+      finishedAt: end?.t ?? null,
+      result: state === "succeeded" && finalText?.type === "message" && finalText.message.role === "assistant" ? finalText.message.text : null,
+      error: end && end.status !== "done" ? (end.error?.message ?? end.reason) : null,
+      steps: end?.steps ?? 0,
+      ...(end ? { status: end.status, reason: end.reason, toolCalls: end.toolCalls, denied: end.denied, usage: end.usage } : {}),
+      client: null,
+    };
   }
 
   private onAgentEvent(e: AgentEvent): void {

@@ -22,6 +22,8 @@ import { DaemonMetrics } from "./metrics.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { McpSessions } from "./routes/mcp.js";
 import { DaemonSandboxes } from "./sandboxes.js";
+import { closeInterruptedTasks } from "./interrupted.js";
+import { setTranscriptOwnerKind, tasksDir } from "../agent/transcript.js";
 import type { TaskRunner } from "./tasks.js";
 import { DeadLetters } from "./webhooks/dead-letters.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
@@ -108,6 +110,9 @@ export class Daemon {
     if (tcp?.token !== undefined && tcp.token.length < 16) throw new DaemonError("E_DAEMON_TCP_TOKEN", "The TCP bearer token must be at least 16 characters (e.g. `openssl rand -hex 24`).");
     // Before starting anything heavy: a second daemon must fail fast and touch nothing.
     await claimSocket(socketPath);
+    // Tasks a dead daemon left mid-way would read "running" forever: close them with the reason.
+    setTranscriptOwnerKind("daemon");
+    for (const t of await closeInterruptedTasks(tasksDir(config.audit.path))) log(`task ${t.id}: ${t.reason}; marked failed`);
 
     const audit = AuditStore.open(config.audit.path ?? auditPath(), { redact: redactPatterns(config.audit) });
     const queue = new ApprovalQueue();
@@ -134,7 +139,7 @@ export class Daemon {
     const m = metrics;
     queue.subscribe((e) => {
       m.approval(e);
-      events.publish(`approval.${e.type}`, { id: e.entry.id, hash: e.entry.card.hash, server: e.entry.card.server, tool: e.entry.card.tool, summary: e.entry.card.summary, ...(e.type === "decided" ? { decision: e.decision } : { expiresAt: e.entry.expiresAt }) });
+      events.publish(`approval.${e.type}`, { id: e.entry.id, hash: e.entry.card.hash, server: e.entry.card.server, tool: e.entry.card.tool, summary: e.entry.card.summary, session: e.entry.session, ...(e.type === "decided" ? { decision: e.decision } : { expiresAt: e.entry.expiresAt }) });
     });
     hub.on("call", (entry) => {
       m.call(entry);

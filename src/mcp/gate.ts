@@ -38,12 +38,12 @@ export class Gate {
   }
 
   /** Classify, and for red calls wait for a decision bound to the call's hash. Never throws for a denial. */
-  async pass(call: ToolCall, ctx: { reader: ContentReader | undefined; approver?: Approver | undefined; signal?: AbortSignal | undefined }): Promise<GateOutcome> {
+  async pass(call: ToolCall, ctx: { reader: ContentReader | undefined; approver?: Approver | undefined; signal?: AbortSignal | undefined; session?: string | undefined }): Promise<GateOutcome> {
     const classification = this.classify(call);
     if (classification.verdict === "green") return { run: true, classification, decision: undefined, card: undefined };
     const card = await buildDiffCard(call, classification, ctx.reader ?? NO_READER);
     const approver = ctx.approver ?? this.opts.approver;
-    const decision = await approver.decide(card, { signal: ctx.signal, timeoutMs: this.opts.timeoutMs });
+    const decision = await approver.decide(card, { signal: ctx.signal, timeoutMs: this.opts.timeoutMs, session: ctx.session });
     // An answer for another call (a stale or forged approval) must never release this one.
     checkDecision(card, decision, call);
     return decision.approved ? { run: true, classification, decision, card } : { run: false, classification, decision, card };

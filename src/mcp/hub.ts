@@ -68,6 +68,8 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
   private readonly sandboxes: SandboxSource;
   private readonly resourceOwners = new Map<string, string>();
   private closed = false;
+  /** Why the last audit append failed; while set, red calls are refused before anyone is asked. */
+  private auditBroken: string | undefined;
 
   constructor(private readonly opts: HubOptions) {
     super();
@@ -87,6 +89,11 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
   /** Connect every server; resolves when each is ready or has failed (see status()). */
   async start(): Promise<void> {
     await Promise.all([...this.connections.values()].map((c) => c.start()));
+  }
+
+  /** Why the audit log cannot be written (the last append failed), or undefined when it works. */
+  auditFailure(): string | undefined {
+    return this.auditBroken;
   }
 
   status(): ServerStatus[] {
@@ -125,7 +132,13 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
     let decision: CallOutcome["decision"] = "not-run";
     let decidedBy: string | null = null;
     try {
-      const gate = await this.gate.pass(call, { reader: conn.reader, approver: ctx.approver, signal: ctx.signal });
+      const cls = this.auditBroken === undefined ? undefined : this.gate.classify(call);
+      if (cls?.verdict === "red") {
+        // A red call must never run without its record: refuse before a person is even asked.
+        const text = `refused: the audit log cannot be written: ${this.auditBroken}; fix the disk, then retry.`;
+        return this.finish(base, cls, "not-run", null, started, errorResult(text, { decision: "not-run", decidedBy: null, verdict: "red", code: "E_AUDIT_WRITE" }), text);
+      }
+      const gate = await this.gate.pass(call, { reader: conn.reader, approver: ctx.approver, signal: ctx.signal, session: base.session ?? undefined });
       classification = gate.classification;
       decidedBy = gate.decision?.by ?? null;
       if (!gate.run) {
@@ -227,7 +240,14 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
   ): CallToolResult {
     const entry: AuditEntryInput = { ...base, verdict: cls.verdict, risk: cls.risk, reason: cls.reason, rule: cls.rule, decision, decidedBy, latencyMs: performance.now() - started, resultBytes, error };
     // The audit write is synchronous and part of the call: a call that cannot be audited must not look like it went unrecorded.
-    this.opts.audit?.append(entry);
+    try {
+      this.opts.audit?.append(entry);
+      this.auditBroken = undefined; // space came back: red calls are asked again
+    } catch (err) {
+      this.auditBroken = (err instanceof Error ? err.message : String(err)).replace(/\.$/, "");
+      this.emit("call", entry);
+      return unrecorded(result, err);
+    }
     this.emit("call", entry);
     return result;
   }
@@ -248,6 +268,20 @@ function toCall(server: string, def: Tool, args: Record<string, unknown>): ToolC
 
 function errorResult(text: string, outcome: CallOutcome): CallToolResult {
   return { isError: true, content: [{ type: "text", text }], _meta: { [OUTCOME_META]: outcome } };
+}
+
+/**
+ * The result of a call whose audit row could not be written: what the tool did is kept
+ * (it may have changed something), marked as an error so no caller mistakes it for a
+ * recorded call, with the audit error's code in the outcome.
+ */
+function unrecorded(result: CallToolResult, err: unknown): CallToolResult {
+  const code = err instanceof LuminaError ? err.code : "E_AUDIT_WRITE";
+  const message = err instanceof Error ? err.message : String(err);
+  const prior = (result._meta?.[OUTCOME_META] ?? {}) as Partial<CallOutcome>;
+  const outcome: CallOutcome = { decision: prior.decision ?? "not-run", decidedBy: prior.decidedBy ?? null, verdict: prior.verdict ?? "green", code };
+  const note = `${code}: this call was not recorded in the audit log: ${message} Red calls are refused until the audit log can be written again; fix the disk, then retry.`;
+  return { ...result, isError: true, content: [...result.content, { type: "text", text: note }], _meta: { ...result._meta, [OUTCOME_META]: outcome } };
 }
 
 function failure(err: unknown, outcome: Omit<CallOutcome, "code">): CallToolResult {

@@ -24,7 +24,7 @@ export class QueueApprover implements Approver {
       opts,
       (signal) => {
         if (signal.aborted) return Promise.reject(new Error("aborted before queueing"));
-        const entry = this.#queue.add(card, { timeoutMs: opts.timeoutMs });
+        const entry = this.#queue.add(card, { timeoutMs: opts.timeoutMs, session: opts.session });
         id = entry.id;
         return this.#queue.wait(entry.id);
       },

@@ -10,6 +10,8 @@ import type { Decision, DiffCard } from "../types.js";
 export interface DecideOptions {
   signal?: AbortSignal | undefined;
   timeoutMs: number;
+  /** Who made the call (a task id), when known. */
+  session?: string | undefined;
 }
 
 /** How an approver asks; `signal` aborts when the answer is no longer wanted (it must then stop and clean up). */

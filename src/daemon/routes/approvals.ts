@@ -16,7 +16,7 @@ const denySchema = z.strictObject({ reason: z.optional(z.string().check(z.maxLen
 
 /** A pending entry as JSON: the card as the web page and API clients read it. */
 export function pendingJson(e: PendingEntry): Record<string, unknown> {
-  return { id: e.id, createdAt: e.createdAt, expiresAt: e.expiresAt, hash: e.card.hash, summary: e.card.summary, cardJson: cardJson(e.card) };
+  return { id: e.id, session: e.session, createdAt: e.createdAt, expiresAt: e.expiresAt, hash: e.card.hash, summary: e.card.summary, cardJson: cardJson(e.card) };
 }
 
 /** Mount the approval routes. */

@@ -1,0 +1,213 @@
+/**
+ * Chaos: kill -9 (or freeze) the runtime of a sandbox in the middle of a call,
+ * through the warm pool, on each backend: namespace (bwrap, networked, so its
+ * netns/veth/nft chain are checked too), gVisor (runsc-sandbox, the sentry)
+ * and micro-VM (QEMU frozen with SIGSTOP: the guest agent goes silent). The
+ * exec ends within a bound (a hang check, not a speed check), the pool hands
+ * out a working replacement, and after close nothing of ours is left.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { NamespaceBackend } from "../../src/sandbox/namespace/backend.js";
+import { GvisorBackend } from "../../src/sandbox/gvisor/backend.js";
+import { MicrovmBackend } from "../../src/sandbox/microvm/backend.js";
+import { SandboxPool } from "../../src/sandbox/pool.js";
+import { collect } from "../../src/sandbox/collect.js";
+import { parseConfig } from "../../src/config/load.js";
+import { toSandboxSpec } from "../../src/config/schema.js";
+import { runtimeDir } from "../../src/config/paths.js";
+import type { Backend, ExecResult, Sandbox, SandboxSpec } from "../../src/sandbox/types.js";
+import { announceSkip, gvisorSkipReason, microvmSkipReason, namespaceSkipReason } from "../helpers/capabilities.js";
+import { microvmLeftovers, namespaceLeftovers } from "../helpers/leftovers.js";
+import { foldersNamed, networkObjects, sandboxLeaks } from "./leaks.js";
+
+/** How long a killed call may take to end before we call it a hang. */
+const HANG_BOUND_MS = 30_000;
+
+/** Host pids whose argv holds `id` as a whole argument, and whose argv[0] passes `program`. */
+function pidsOf(id: string, program: (argv0: string, comm: string) => boolean): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, "latin1").split("\0");
+      const comm = readFileSync(`/proc/${name}/comm`, "latin1").trim();
+      if (argv.some((a) => a === id || a.includes(`${id},`) || a.endsWith(`/${id}`)) && program(argv[0] ?? "", comm)) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Start a long command; `started` resolves once it printed its first line (so it runs for sure). */
+function longCall(sb: Sandbox): { started: Promise<boolean>; ended: Promise<ExecResult | Error> } {
+  const handle = sb.exec(["sh", "-c", "echo started; exec sleep 300"]);
+  let seen: (v: boolean) => void = () => {};
+  const started = new Promise<boolean>((r) => (seen = r));
+  // Both streams are read to the end (a full pipe would block the command); stdout tells when it runs.
+  const drain = async (stream: AsyncIterable<Uint8Array>, watch: boolean): Promise<void> => {
+    let text = "";
+    try {
+      for await (const chunk of stream) {
+        text += Buffer.from(chunk).toString();
+        if (watch && text.includes("started\n")) seen(true);
+      }
+    } catch {
+      // a stream torn by the crash: wait() says what happened
+    }
+  };
+  void drain(handle.stdout, true).finally(() => seen(false));
+  void drain(handle.stderr, false);
+  const ended = handle.wait().then(
+    (r) => r,
+    (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+  );
+  return { started, ended };
+}
+
+/** The firewall's short id of a networked sandbox (lg-<short> is its netns), if it has a network. */
+function shortOf(sb: Sandbox): string | undefined {
+  const path = (sb.network as unknown as { attachment?: { netnsPath: string } } | undefined)?.attachment?.netnsPath ?? "";
+  return /lg-([0-9a-f]{8})$/.exec(path)?.[1];
+}
+
+/** `ended`, or a Hang error after HANG_BOUND_MS. */
+async function bounded<T>(p: Promise<T>): Promise<T | "hang"> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<"hang">((r) => (timer = setTimeout(() => r("hang"), HANG_BOUND_MS)));
+  return Promise.race([p, hang]).finally(() => clearTimeout(timer));
+}
+
+interface Case {
+  name: string;
+  skip: string | undefined;
+  backend: () => Backend;
+  spec: () => SandboxSpec;
+  /** One fault per round, each on a fresh lease: hurt the runtime (returns the pids hit), then check the ending. */
+  rounds: { strike(sb: Sandbox): number[]; expectEnding(ended: ExecResult | Error): void }[];
+  leftovers(ids: string[]): Promise<string[]>;
+  /** Host folders a sandbox lives in (checked gone after close). */
+  folders(id: string): string[];
+}
+
+const killAll = (pids: number[], signal: NodeJS.Signals): number[] => {
+  for (const p of pids) process.kill(p, signal);
+  return pids;
+};
+
+/** QEMU processes frozen by a round, thawed before the pool closes. */
+let frozen: number[] = [];
+
+const nsSkip = namespaceSkipReason();
+const gvSkip = nsSkip ?? gvisorSkipReason();
+const vmSkip = microvmSkipReason();
+
+const CASES: Case[] = [
+  {
+    name: "namespace (networked): SIGKILL to the sandbox's bwrap",
+    skip: nsSkip,
+    backend: () => new NamespaceBackend(),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { network: { allow: [{ cidr: "192.0.2.1/32", ports: [80] }] } } }).sandbox),
+    rounds: [
+      {
+        strike: (sb) => killAll(pidsOf(sb.id, (a) => a.endsWith("bwrap")), "SIGKILL"),
+        // FINDING: the namespace backend has no runtime of its own to lose; a killed bwrap reads as the
+        // command ending by SIGKILL (no typed error). It must end, and say SIGKILL, never hang.
+        expectEnding: (ended) => {
+          expect(ended).not.toBeInstanceOf(Error);
+          expect(ended).toMatchObject({ exitCode: null, signal: "SIGKILL" });
+        },
+      },
+    ],
+    leftovers: namespaceLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "sandboxes"), (n) => n === id, 1),
+  },
+  {
+    name: "gVisor: SIGKILL to the sandbox's runsc-sandbox (sentry)",
+    skip: gvSkip,
+    backend: () => new GvisorBackend(),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox),
+    rounds: [
+      {
+        // The sentry is `runsc ... boot ... <id>`; its gofer and `runsc exec` calls name the id too.
+        strike: (sb) => killAll(pidsOf(sb.id, (_a, comm) => comm === "runsc-sandbox" || comm === "exe").filter((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").includes("boot")), "SIGKILL"),
+        expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_SANDBOX_CRASHED" }),
+      },
+    ],
+    leftovers: namespaceLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
+  },
+  {
+    name: "micro-VM: SIGKILL to QEMU, then QEMU frozen (SIGSTOP) so the guest agent goes silent",
+    skip: vmSkip,
+    backend: () => new MicrovmBackend({ prestarted: 0, heartbeat: { intervalMs: 300, timeoutMs: 2_000 } }),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    rounds: [
+      {
+        strike: (sb) => killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGKILL"),
+        expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_VM_CRASHED" }),
+      },
+      {
+        // The guest agent runs as the guest's root and our execs do not: freeze QEMU instead, so the agent goes silent.
+        strike: (sb) => (frozen = killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGSTOP")),
+        expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_GUEST_LOST" }),
+      },
+    ],
+    leftovers: microvmLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
+  },
+];
+
+for (const c of CASES) {
+  announceSkip(`chaos kill: ${c.name}`, c.skip);
+  describe.skipIf(c.skip !== undefined)(`kill mid-call through the pool: ${c.name}`, () => {
+    it("the call ends with its error in bounded time, the pool replaces the sandbox, nothing leaks", async () => {
+      const ids: string[] = [];
+      const shorts: string[] = [];
+      const backend = c.backend();
+      const pool = new SandboxPool({ backend, spec: c.spec(), min: 1, max: 2, maxQueue: 4, leaseTimeoutMs: 240_000, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
+      try {
+        await pool.start();
+        for (const round of c.rounds) {
+          const lease = await pool.lease();
+          const sb = lease.sandbox;
+          const short = shortOf(sb);
+          if (short) shorts.push(short);
+          const { started, ended } = longCall(sb);
+          expect(await bounded(started)).toBe(true);
+          const victims = round.strike(sb);
+          expect(victims.length, `no runtime process of ${sb.id} found to kill`).toBeGreaterThan(0);
+          const outcome = await bounded(ended);
+          expect(outcome, "the killed call hung").not.toBe("hang");
+          round.expectEnding(outcome as ExecResult | Error);
+          await lease.release();
+        }
+
+        // The next lease is a different, working sandbox.
+        const next = await pool.lease();
+        const ok = await collect(next.sandbox.exec(["sh", "-c", "echo alive"]));
+        expect(ok.stdout.toString()).toBe("alive\n");
+        const nextShort = shortOf(next.sandbox);
+        if (nextShort) shorts.push(nextShort);
+        await next.release();
+      } finally {
+        // Thaw a frozen QEMU so its teardown is the ordinary one (SIGKILL would work on it too).
+        for (const p of frozen.splice(0)) {
+          try {
+            process.kill(p, "SIGCONT");
+          } catch {
+            // already gone
+          }
+        }
+        await pool.close();
+        await backend.close?.();
+      }
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.length).toBeGreaterThanOrEqual(c.rounds.length + 1);
+      const leaks = [...(await c.leftovers(ids)), ...ids.flatMap((id) => sandboxLeaks(id, c.folders(id))), ...shorts.flatMap(networkObjects)];
+      expect(leaks).toEqual([]);
+      if (c.name.startsWith("namespace")) expect(shorts.length).toBeGreaterThanOrEqual(2); // the networked case really had networks
+    }, 300_000);
+  });
+}
