@@ -62,6 +62,7 @@ bench: build
 	@node .cache/bench-build/bench/net.js
 	@node .cache/bench-build/bench/vm.js
 	@node .cache/bench-build/bench/mcp.js
+	@node .cache/bench-build/bench/security.js
 	@node .cache/bench-build/bench/report.js
 
 ## make image: build the micro-VM guest image when it is missing or out of date.

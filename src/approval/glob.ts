@@ -15,7 +15,8 @@ export function globToRegExp(pattern: string): RegExp {
   for (const ch of pattern) {
     if (ch === "*") source += "[\\s\\S]*";
     else if (ch === "?") source += "[\\s\\S]";
-    else source += ch.replace(/[.+^${}()|[\]\\/-]/g, "\\$&");
+    // Only syntax characters: with the `u` flag an escaped "-" or "/" is a SyntaxError.
+    else source += ch.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
   re = new RegExp(`^${source}$`, "u");
   if (cache.size > 1000) cache.clear();

@@ -101,6 +101,8 @@ export class Agent implements LinkHandler, OutputSink {
       this.send({ type: "error", code: "E_GUEST_PROTOCOL", message: `${(err as Error).message} Resend SYNC_MAGIC and hello.` });
       this.decoder.resync();
       // Frames decoded before the garbage are lost too; the host must start over anyway.
+      // But the rest of this chunk may already hold the host's marker and hello: decode it now.
+      if (chunk.byteLength > 0) this.data(link, Buffer.alloc(0));
       return;
     }
     for (const t of tokens) {

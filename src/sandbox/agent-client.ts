@@ -383,8 +383,9 @@ export class GuestClient {
       tokens = this.decoder.push(chunk);
     } catch (err) {
       if (this.helloWaiter) {
-        // Leftovers of an earlier conversation: skip to the next SYNC_MAGIC.
+        // Leftovers of an earlier conversation: skip to the next SYNC_MAGIC, which may be in this very chunk.
         this.decoder.resync();
+        if (chunk.byteLength > 0) this.receive(Buffer.alloc(0));
         return;
       }
       this.markLost(`the guest agent sent a garbled frame (${(err as Error).message})`, err);
