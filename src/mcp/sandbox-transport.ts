@@ -3,10 +3,11 @@
  * newline-delimited JSON-RPC framing (ReadBuffer / serializeMessage) carried over
  * `Sandbox.exec` streams instead of a host child process.
  */
-import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { ExecHandle, ExecResult, Sandbox } from "../sandbox/types.js";
+import { LineBuffer } from "./line-buffer.js";
 
 export interface SandboxStdioOptions {
   argv: string[];
@@ -25,7 +26,7 @@ export class SandboxStdioTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
 
   private handle: ExecHandle | undefined;
-  private readonly buffer: ReadBuffer;
+  private readonly buffer: LineBuffer;
   private stderr = "";
   private ended: ExecResult | Error | undefined;
   private closedByUs = false;
@@ -37,7 +38,7 @@ export class SandboxStdioTransport implements Transport {
     private readonly sandbox: Sandbox,
     private readonly opts: SandboxStdioOptions,
   ) {
-    this.buffer = new ReadBuffer({ maxBufferSize: opts.maxMessageBytes });
+    this.buffer = new LineBuffer(opts.maxMessageBytes);
   }
 
   async start(): Promise<void> {
@@ -75,8 +76,9 @@ export class SandboxStdioTransport implements Transport {
   private async pumpStdout(handle: ExecHandle): Promise<void> {
     try {
       for await (const chunk of handle.stdout) {
+        let messages;
         try {
-          this.buffer.append(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          messages = this.buffer.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         } catch (err) {
           // A line longer than the limit cannot be parsed or skipped safely: end the server.
           this.endReason = `it sent a message larger than ${this.opts.maxMessageBytes} bytes`;
@@ -84,17 +86,10 @@ export class SandboxStdioTransport implements Transport {
           handle.kill("SIGKILL");
           return;
         }
-        for (;;) {
-          let message: JSONRPCMessage | null;
-          try {
-            message = this.buffer.readMessage();
-          } catch (err) {
-            // One malformed line (a stray console.log): report it and keep reading, as the SDK's stdio client does.
-            this.onerror?.(err as Error);
-            continue;
-          }
-          if (message === null) break;
-          this.onmessage?.(message);
+        // A malformed line (a stray console.log) is reported and skipped, as the SDK's stdio client does.
+        for (const m of messages) {
+          if (m instanceof Error) this.onerror?.(m);
+          else this.onmessage?.(m);
         }
       }
     } catch (err) {
