@@ -5,6 +5,7 @@
  * starts it again on a fresh endpoint (a fresh sandbox for stdio servers).
  */
 import { EventEmitter } from "node:events";
+import * as z from "zod/v4";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   CreateMessageRequestSchema,
@@ -12,6 +13,7 @@ import {
   ErrorCode,
   McpError as SdkMcpError,
   ToolListChangedNotificationSchema,
+  ToolSchema,
   type CallToolResult,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -38,6 +40,12 @@ export interface ServerStatus {
   /** Why the server is failed or restarting. */
   lastError: string | undefined;
 }
+
+/** tools/list pages read at most (a server that keeps handing out cursors must not loop us forever). */
+const MAX_TOOL_PAGES = 100;
+
+/** tools/list as received: the list is checked here, each tool on its own in listAllTools. */
+const LenientToolList = z.looseObject({ tools: z.array(z.unknown()), nextCursor: z.optional(z.string()) });
 
 /** The name the hub presents upstream. */
 const CLIENT_INFO = { name: "luminaguard-hub", version: "0.1.0" };
@@ -164,13 +172,35 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     client.onclose = () => this.onLost(client);
     try {
       await client.connect(endpoint.transport, { timeout: this.opts.connectTimeoutMs, signal });
-      this.toolList = client.getServerCapabilities()?.tools ? (await client.listTools(undefined, { timeout: this.opts.connectTimeoutMs, signal })).tools : [];
+      this.toolList = client.getServerCapabilities()?.tools ? await this.listAllTools(client, { timeout: this.opts.connectTimeoutMs, signal }) : [];
     } catch (err) {
       throw this.startError(err, endpoint.describeEnd());
     }
-    this.lastError = undefined;
     this.setState("ready");
     this.emit("tools-changed");
+  }
+
+  /**
+   * Every page of the server's tools, each definition checked on its own: one tool
+   * with a broken schema leaves that tool out (named in lastError) instead of
+   * failing the whole list, as the SDK's listTools would.
+   */
+  private async listAllTools(client: Client, options: RequestOptions): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    const skipped: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const res = await client.request({ method: "tools/list", params: cursor ? { cursor } : {} }, LenientToolList, options);
+      for (const raw of res.tools) {
+        const parsed = ToolSchema.safeParse(raw);
+        if (parsed.success) tools.push(parsed.data);
+        else skipped.push(typeof (raw as { name?: unknown })?.name === "string" ? String((raw as { name: string }).name).slice(0, 64) : "(unnamed)");
+      }
+      cursor = res.nextCursor;
+      if (!cursor) break;
+    }
+    this.lastError = skipped.length > 0 ? `left out ${skipped.length} tool(s) with invalid definitions: ${skipped.slice(0, 5).join(", ")}${skipped.length > 5 ? ", …" : ""}` : undefined;
+    return tools;
   }
 
   private startError(err: unknown, why: string | undefined): McpError {
@@ -186,7 +216,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
   private async refreshTools(client: Client): Promise<void> {
     if (client !== this.client || this.stateValue !== "ready") return;
     try {
-      this.toolList = (await client.listTools(undefined, { timeout: this.opts.connectTimeoutMs })).tools;
+      this.toolList = await this.listAllTools(client, { timeout: this.opts.connectTimeoutMs });
       this.emit("tools-changed");
     } catch (err) {
       this.lastError = `refreshing the tool list failed: ${(err as Error).message}`;

@@ -78,13 +78,17 @@ class ScriptedSandbox extends FakeSandbox {
   constructor(id: string, spec: SandboxSpec, owner: FakeBackend, private readonly scripts: Record<string, Script>, private readonly procs: ScriptedProcess[]) {
     super(id, spec, owner);
   }
+  private readonly own: ScriptedProcess[] = [];
+
   override exec(argv: string[], _opts?: ExecOptions): ExecHandle {
     const p = new ScriptedProcess(this.scripts[argv[0]!]!);
     this.procs.push(p);
+    this.own.push(p);
     return p;
   }
+  /** Ends this sandbox's processes only: one server's failure must not touch its neighbours. */
   override destroy(): Promise<void> {
-    for (const p of this.procs) p.kill();
+    for (const p of this.own) p.kill();
     return super.destroy();
   }
 }
@@ -113,7 +117,7 @@ const SCRIPTS: Record<string, Script> = {
   // Tools whose input schemas are not object schemas (or not schemas at all).
   schemas: (req) => {
     if (req.method === "initialize") return init(req);
-    if (req.method === "tools/list") return reply(req.id, { tools: [tool("s_string", { type: "string" }), tool("s_null", null), tool("s_array", [1, 2]), tool("s_ref", { type: "object", $ref: "#/nowhere", properties: 5 })] });
+    if (req.method === "tools/list") return reply(req.id, { tools: [tool("s_string", { type: "string" }), tool("s_null", null), tool("s_array", [1, 2]), tool("s_ref", { type: "object", $ref: "#/nowhere", properties: 5 }), tool("s_fine")] });
     return "";
   },
   // Answers initialize with one line over the 16 MiB cap (no newline inside).
@@ -156,12 +160,12 @@ describe("the hub against hostile MCP servers", () => {
     expect(hub.tools().some((t) => t.server === "oversize")).toBe(false);
   });
 
-  it("does not crash on invalid input schemas: that server alone fails, with a reason", () => {
-    // The SDK validates tools/list as a whole, so one bad schema fails the server's start (not the hub).
+  it("leaves out tools with invalid definitions, names them, and still offers the valid ones", () => {
+    // Each definition is checked on its own (the SDK's listTools would reject the whole list).
     const st = hub.status().find((s) => s.name === "schemas")!;
-    expect(st.state).toBe("failed");
-    expect(st.lastError).toMatch(/MCP server 'schemas' .* did not start/);
-    expect(hub.tools().some((t) => t.server === "schemas")).toBe(false);
+    expect(st.state).toBe("ready");
+    expect(st.lastError).toMatch(/left out \d+ tool\(s\) with invalid definitions: .*s_string/);
+    expect(hub.tools().filter((t) => t.server === "schemas").map((t) => t.name)).toEqual(["schemas__s_fine"]);
   });
 
   it("keeps serving the well-behaved server through all of it", async () => {
