@@ -31,8 +31,8 @@ const THREAT_MODEL = `## Threat model
   user namespaces, \`mount\`, \`ptrace\`, \`kexec\`). The table below checks exactly that.
 - **Hostile MCP servers.** A server runs inside a sandbox like any tool, so it gets the same
   limits; its protocol output is untrusted input to the hub: lines over the size cap end that
-  server with a reason, invalid tool names are left out, non-JSON lines are skipped, and a tool
-  list with an invalid schema fails only that server; the hub keeps serving the others
+  server with a reason, invalid tool names and tools whose definitions do not validate are left out (and
+  named), non-JSON lines are skipped; the hub keeps serving the others
   (\`test/fuzz/mcp-hostile.test.ts\`).
 - **Prompt-injected agents attempting world-changing actions.** An agent that read a hostile web
   page or file may try to edit, delete, send or pay. Every such call is classified red and stops
