@@ -8,6 +8,7 @@ import { renderCardText } from "../approval/render.js";
 import type { DiffCard } from "../approval/types.js";
 import type { DaemonClient } from "../daemon/client.js";
 import { DaemonError } from "../daemon/errors.js";
+import { socketHint } from "./daemon-link.js";
 
 /** One pending approval as GET /v1/approvals lists it. */
 export interface PendingApproval {
@@ -57,6 +58,24 @@ export function denyPending(client: DaemonClient, id: string, reason?: string): 
 export function renderPending(p: PendingApproval, color: boolean): string {
   const head = `approval ${p.id}${p.session ? ` · task ${p.session}` : ""} · expires ${p.expiresAt.slice(11, 19)} UTC · card ${p.hash.slice(0, 12)}\n`;
   return head + renderCardText(p.cardJson, { color, full: false });
+}
+
+/** Where the dashboard is, when the daemon serves TCP (config daemon.tcp). */
+export interface DashboardAt {
+  host?: string | undefined;
+  port: number;
+}
+
+/** The lines that tell someone without a terminal how to decide this card from elsewhere. */
+export async function approvalHint(p: PendingApproval, socketPath: string, tcp: DashboardAt | undefined): Promise<string> {
+  const sock = await socketHint(socketPath);
+  return (
+    `luminaguard: approval needed: ${p.summary}\n` +
+    `  approve: luminaguard approvals approve ${p.id}${sock}\n` +
+    `  deny:    luminaguard approvals deny ${p.id}${sock}\n` +
+    (tcp ? `  or on the dashboard: http://${tcp.host ?? "127.0.0.1"}:${tcp.port}/ui/#token=<daemon.tcp.token>\n` : "") +
+    `  (waiting until ${p.expiresAt}; then it is denied)\n`
+  );
 }
 
 /** A terminal to ask on. */

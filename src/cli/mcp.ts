@@ -2,25 +2,34 @@
 import { Command, Option } from "commander";
 import { createReadStream, createWriteStream, openSync, closeSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import { chooseApprover, type ApproverContext } from "../approval/choose.js";
 import { openHub, type OpenHub } from "../mcp/open-hub.js";
-import { OUTCOME_META, type CallOutcome, type HubTool } from "../mcp/hub.js";
 import { splitHubToolName } from "../mcp/tool-names.js";
 import type { ServerStatus } from "../mcp/connection.js";
+import type { DaemonClient } from "../daemon/client.js";
+import { requireDaemon, runningDaemon } from "./daemon-link.js";
 import { EXIT } from "./output.js";
+import { printList, printResult, toolJson } from "./mcp-print.js";
 
 interface Common {
   config?: string;
+}
+
+/** `mcp list/call` flags about the daemon. */
+interface DaemonFlags {
+  embedded?: boolean;
+  socket?: string;
 }
 
 /** The `mcp` command and its subcommands. */
 export function mcpCommand(): Command {
   const cmd = new Command("mcp").description("Run the MCP hub: MCP servers from the config in sandboxes, every tool call through the Approval Cliff.");
   const configOption = (): Option => new Option("--config <file>", "config file (default ~/.config/luminaguard/config.json)");
+  const embeddedOption = (): Option => new Option("--embedded", "start the servers in this process even when a daemon is running");
+  const socketOption = (): Option => new Option("--socket <path>", "the daemon's Unix socket (default: daemon.socket from the config, else the runtime dir's)");
 
   cmd
     .command("serve")
@@ -58,8 +67,16 @@ Examples:
     .description("Start every configured server, then show its state and its tools with their classification.")
     .option("--json", "print as JSON")
     .addOption(configOption())
-    .action(async (flags: Common & { json?: boolean }) => {
+    .addOption(embeddedOption())
+    .addOption(socketOption())
+    .addHelpText("after", "\nWith a daemon running, lists the servers and tools of the daemon's hub (nothing starts here); --embedded starts them here.")
+    .action(async (flags: Common & DaemonFlags & { json?: boolean }) => {
       const config = loadConfig(flags.config);
+      const daemon = await daemonFor(config, flags);
+      if (daemon) {
+        const { listOnDaemon } = await import("./mcp-daemon.js");
+        return listOnDaemon(daemon, !!flags.json);
+      }
       const opened = start(config, {}, undefined, false);
       try {
         await opened.hub.start();
@@ -82,14 +99,29 @@ Examples:
     .option("--args <json>", "arguments as a JSON object", "{}")
     .option("--json", "print the whole MCP result as JSON")
     .addOption(configOption())
-    .addHelpText("after", `\nExample:\n  luminaguard mcp call fs__read_text_file --args '{"path":"/workspace/README.md"}'\n\nExit status: 0 when the tool succeeded, 1 when it failed or the call was denied.`)
-    .action(async (tool: string, flags: Common & { args: string; json?: boolean }) => {
+    .addOption(embeddedOption())
+    .addOption(socketOption())
+    .addHelpText(
+      "after",
+      `\nExample:\n  luminaguard mcp call fs__read_text_file --args '{"path":"/workspace/README.md"}'\n\nWith a daemon running, the call goes through the daemon's hub; a red call waits in its approval queue\n(asked here on a terminal, else \`luminaguard approvals approve <id>\` from elsewhere). --embedded runs it here.\n\nExit status: 0 when the tool succeeded, 1 when it failed or the call was denied, 130 when cancelled on a daemon.`,
+    )
+    .action(async (tool: string, flags: Common & DaemonFlags & { args: string; json?: boolean }) => {
       const args = parseArgs(flags.args);
       const split = splitHubToolName(tool);
       if (!split) throw new UsageError(`Tool names are server__tool (see \`luminaguard mcp list\`); got '${tool}'.`);
       const config = loadConfig(flags.config);
-      if (!(split.server in config.mcp.servers)) throw new UsageError(`No MCP server '${split.server}' in the config (configured: ${Object.keys(config.mcp.servers).join(", ") || "none"}).`);
       const tty = process.stdin.isTTY && process.stderr.isTTY ? { input: process.stdin, output: process.stderr, color: !process.env.NO_COLOR } : undefined;
+      const daemon = await daemonFor(config, flags);
+      if (daemon) {
+        const { callOnDaemon } = await import("./mcp-daemon.js");
+        try {
+          process.exitCode = await callOnDaemon({ client: daemon, config, tool, args, json: !!flags.json, terminal: tty });
+        } finally {
+          if (tty) process.stdin.pause();
+        }
+        return;
+      }
+      if (!(split.server in config.mcp.servers)) throw new UsageError(`No MCP server '${split.server}' in the config (configured: ${Object.keys(config.mcp.servers).join(", ") || "none"}).`);
       const opened = start(config, { terminal: tty }, [split.server]);
       try {
         await opened.hub.start();
@@ -102,6 +134,13 @@ Examples:
       }
     });
   return cmd;
+}
+
+/** The running daemon to use, or undefined to run embedded (no daemon, or --embedded). */
+async function daemonFor(config: Config, flags: DaemonFlags): Promise<DaemonClient | undefined> {
+  if (flags.embedded) return undefined;
+  // An explicit --socket means "that daemon": not finding it is an error, not a reason to start servers here.
+  return flags.socket ? requireDaemon(config, flags.socket, "The MCP servers reached with --socket") : runningDaemon(config);
 }
 
 function start(config: Config, ctx: ApproverContext, only: string[] | undefined, audit = true): OpenHub {
@@ -188,36 +227,4 @@ function reportServers(servers: ServerStatus[]): void {
   for (const s of servers) {
     process.stderr.write(`luminaguard: server ${s.name}: ${s.state}${s.state === "ready" ? ` (${s.tools} tools)` : s.lastError ? ` - ${s.lastError}` : ""}\n`);
   }
-}
-
-function toolJson(t: HubTool): Record<string, unknown> {
-  return { name: t.name, server: t.server, description: t.definition.description ?? null, annotations: t.definition.annotations ?? null, classification: t.classification };
-}
-
-function printList(servers: ServerStatus[], tools: HubTool[]): void {
-  if (servers.length === 0) {
-    process.stdout.write("No MCP servers configured. Add them under mcp.servers in the config (see docs/mcp.md).\n");
-    return;
-  }
-  for (const s of servers) {
-    process.stdout.write(`${s.name}  ${s.state}  ${s.where}${s.lastError ? `\n    ${s.lastError}` : ""}\n`);
-    for (const t of tools.filter((x) => x.server === s.name)) {
-      const c = t.classification;
-      process.stdout.write(`    ${c.verdict === "red" ? "RED  " : "green"}  ${t.name}  (${c.risk}: ${c.reason})\n`);
-    }
-  }
-}
-
-function printResult(result: CallToolResult, json: boolean): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  const outcome = result._meta?.[OUTCOME_META] as CallOutcome | undefined;
-  for (const c of result.content ?? []) {
-    if (c.type === "text") process.stdout.write(c.text.endsWith("\n") ? c.text : `${c.text}\n`);
-    else process.stdout.write(`[${c.type}${"mimeType" in c && c.mimeType ? ` ${c.mimeType}` : ""}]\n`);
-  }
-  if (result.structuredContent && (result.content ?? []).length === 0) process.stdout.write(`${JSON.stringify(result.structuredContent, null, 2)}\n`);
-  if (outcome?.decision === "denied") process.stderr.write(`luminaguard: the call was denied (${outcome.decidedBy ?? "no approver"})\n`);
 }

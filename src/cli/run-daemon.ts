@@ -12,8 +12,7 @@ import type { DaemonClient, SseEvent } from "../daemon/client.js";
 import { DaemonError } from "../daemon/errors.js";
 import type { TaskStatus } from "../daemon/tasks.js";
 import { AgentDisplay } from "./agent-display.js";
-import { approvePending, askYesNo, denyPending, findPending, renderPending, type AskTerminal } from "./daemon-approvals.js";
-import { socketHint } from "./daemon-link.js";
+import { approvalHint, approvePending, askYesNo, denyPending, findPending, renderPending, type AskTerminal } from "./daemon-approvals.js";
 import { EXIT, printError } from "./output.js";
 import { style } from "./style.js";
 
@@ -173,15 +172,7 @@ class ApprovalAsker {
     if (!p || signal.aborted) return; // decided before we got to it
     this.display.endLine();
     if (!terminal) {
-      const sock = await socketHint(client.socketPath);
-      const tcp = this.o.config.daemon.tcp;
-      this.err.write(
-        `luminaguard: approval needed: ${p.summary}\n` +
-          `  approve: luminaguard approvals approve ${p.id}${sock}\n` +
-          `  deny:    luminaguard approvals deny ${p.id}${sock}\n` +
-          (tcp ? `  or on the dashboard: http://${tcp.host ?? "127.0.0.1"}:${tcp.port}/ui/#token=<daemon.tcp.token>\n` : "") +
-          `  (waiting until ${p.expiresAt}; then it is denied)\n`,
-      );
+      this.err.write(await approvalHint(p, client.socketPath, this.o.config.daemon.tcp));
       return;
     }
     this.#asking = id;

@@ -41,7 +41,8 @@ export class DaemonClient {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(
-        { socketPath: this.socketPath, method, path, headers: { host: "luminaguard", ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}) }, timeout: opts.timeoutMs ?? 30_000 },
+        // agent: false: a kept-alive socket the daemon closes after 5 s idle races the global agent's own 5 s (EPIPE).
+        { socketPath: this.socketPath, agent: false, method, path, headers: { host: "luminaguard", ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}) }, timeout: opts.timeoutMs ?? 30_000 },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));

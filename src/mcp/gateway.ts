@@ -30,16 +30,27 @@ export interface GatewayOptions {
 
 export const GATEWAY_INFO = { name: "luminaguard", version: "0.1.0" };
 
+/** Each listed tool's Classification, in its `_meta` (what `mcp list` on a daemon prints). */
+export const CLASSIFICATION_META = "dev.luminaguard/classification";
+/** A tools/call `_meta` key naming the caller's session, so its queued card can be told from others. */
+export const SESSION_META = "dev.luminaguard/session";
+/** Only CLI-made session ids are taken: a client must not pass its calls off as a task's. */
+const CLIENT_SESSION = /^cli-[0-9a-f]{8,32}$/;
+
 /** One MCP server session over the hub (a stdio gateway has one; the HTTP gateway one per client session). */
 export function gatewayServer(hub: McpHub, opts: GatewayOptions): Server {
   const server = new Server(GATEWAY_INFO, {
     capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
     instructions: "Tools from the MCP servers LuminaGuard runs in sandboxes, named server__tool. Calls that change things wait for a person's approval; a denied call returns a readable result.",
   });
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: hub.tools().map((t): Tool => ({ ...t.definition, name: t.name, description: describe(t.definition, t.classification.verdict) })) }));
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: hub.tools().map((t): Tool => ({ ...t.definition, name: t.name, description: describe(t.definition, t.classification.verdict), _meta: { ...t.definition._meta, [CLASSIFICATION_META]: t.classification } })),
+  }));
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const asked = req.params._meta?.[SESSION_META];
+    const session = typeof asked === "string" && CLIENT_SESSION.test(asked) ? asked : undefined;
     try {
-      return await hub.call(req.params.name, req.params.arguments, { signal: extra.signal, approver: elicitationFor(server, opts) });
+      return await hub.call(req.params.name, req.params.arguments, { signal: extra.signal, approver: elicitationFor(server, opts), session });
     } catch (err) {
       throw protocolError(err);
     }

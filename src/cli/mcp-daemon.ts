@@ -1,0 +1,217 @@
+/**
+ * `mcp list` and `mcp call` when a daemon is running: the daemon's own hub is
+ * reached through its MCP gateway (/mcp over the Unix socket, the SDK's
+ * Streamable HTTP client), so the servers it already runs answer and nothing
+ * starts here. A red call waits in the daemon's approval queue: asked on this
+ * terminal (y/n, answered through the API, as `run` does), or, without one,
+ * announced with the command that approves it while the call keeps waiting.
+ */
+import { randomUUID } from "node:crypto";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ErrorCode, McpError as SdkMcpError, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Classification } from "../approval/types.js";
+import type { Config } from "../config/schema.js";
+import type { DaemonClient, SseEvent } from "../daemon/client.js";
+import { DaemonError } from "../daemon/errors.js";
+import { socketFetch } from "../daemon/socket-fetch.js";
+import { LuminaError, UsageError } from "../errors.js";
+import { CLASSIFICATION_META, GATEWAY_INFO, SESSION_META } from "../mcp/gateway.js";
+import { splitHubToolName } from "../mcp/tool-names.js";
+import { approvalHint, approvePending, askYesNo, denyPending, findPending, renderPending, type AskTerminal } from "./daemon-approvals.js";
+import { printList, printResult, toolJson, type ListedServer, type ListedTool } from "./mcp-print.js";
+import { EXIT, printError } from "./output.js";
+
+/** Exit status of a call given up with Ctrl-C (the shell's 128 + SIGINT). */
+const EXIT_CANCELLED = 130;
+
+/** `mcp list` on the daemon: its servers from GET /health, its tools with their classification from tools/list. */
+export async function listOnDaemon(client: DaemonClient, json: boolean): Promise<void> {
+  const health = await client.health();
+  const servers: ListedServer[] = health.servers.map((s) => ({ name: s.name, state: s.state, where: `in the daemon (${client.socketPath})` }));
+  const tools = await withGateway(client, async (mcp) => {
+    const all: Tool[] = [];
+    let cursor: string | undefined;
+    // The gateway lists every tool at once today; following cursors keeps this right if it ever pages.
+    for (let page = 0; page < 100; page++) {
+      const res = await mcp.listTools(cursor === undefined ? undefined : { cursor });
+      all.push(...res.tools);
+      cursor = res.nextCursor;
+      if (!cursor) break;
+    }
+    return all.map(listedTool);
+  });
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ servers, tools: tools.map(toolJson) }, null, 2)}\n`);
+    return;
+  }
+  printList(servers, tools);
+}
+
+/** What `mcp call` on the daemon needs. */
+export interface DaemonCallOptions {
+  client: DaemonClient;
+  config: Config;
+  tool: string;
+  args: Record<string, unknown>;
+  json: boolean;
+  /** Where to ask approvals; undefined prints how to approve elsewhere. */
+  terminal: AskTerminal | undefined;
+}
+
+/** `mcp call` on the daemon; resolves with the exit code (0 ok, 1 tool error or denied, 130 cancelled). */
+export async function callOnDaemon(o: DaemonCallOptions): Promise<number> {
+  const split = splitHubToolName(o.tool);
+  const health = await o.client.health();
+  if (split && !health.servers.some((s) => s.name === split.server)) {
+    throw new UsageError(`The daemon on ${o.client.socketPath} runs no MCP server '${split.server}' (running: ${health.servers.map((s) => s.name).join(", ") || "none"}).`);
+  }
+  // Our own session id: the gateway files our red card under it, so we ask about ours and no one else's.
+  const session = `cli-${randomUUID().slice(0, 8)}`;
+  const stop = new AbortController();
+  const asker = new CardAsker(o, session);
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const onEvent = (e: SseEvent): void => {
+    if (e.data.session !== session) return;
+    if (e.type === "approval.added") asker.added(String(e.data.id));
+    else if (e.type === "approval.decided") asker.decided(String(e.data.id), e.data.decision as { approved?: boolean; by?: string } | undefined);
+  };
+  // Listen before calling: a card queued before the stream opened would never be asked.
+  const streaming = o.client.stream("/v1/events?types=approval.*", onEvent, stop.signal, { onOpen: opened });
+  const streamEnded = streaming.then(() => {
+    throw new DaemonError("E_DAEMON_STREAM_CLOSED", "The daemon's event stream ended before the call finished.");
+  });
+  streamEnded.catch(() => undefined);
+  const cancel = new AbortController();
+  const onSigint = (): void => {
+    if (cancel.signal.aborted) process.exit(EXIT_CANCELLED);
+    process.stderr.write(`\nluminaguard: cancelling ${o.tool} on the daemon (Ctrl-C again to stop at once)\n`);
+    asker.stop();
+    cancel.abort();
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    await Promise.race([open, streamEnded]);
+    const result = await withGateway(o.client, (mcp) =>
+      mcp.callTool({ name: o.tool, arguments: o.args, _meta: { [SESSION_META]: session } }, undefined, {
+        signal: cancel.signal,
+        // A red call waits for a person (approval.timeoutSeconds) and then runs (mcp.callTimeoutSeconds); the daemon ends both.
+        timeout: (o.config.approval.timeoutSeconds + o.config.mcp.callTimeoutSeconds + 30) * 1000,
+      }),
+    ).catch((err: unknown) => {
+      if (cancel.signal.aborted) return undefined;
+      throw err;
+    });
+    asker.stop();
+    if (!result) {
+      process.stderr.write("luminaguard: cancelled\n");
+      return EXIT_CANCELLED;
+    }
+    printResult(result as CallToolResult, o.json);
+    return result.isError ? EXIT.failure : EXIT.ok;
+  } finally {
+    process.off("SIGINT", onSigint);
+    asker.stop();
+    stop.abort();
+    await streaming.catch(() => undefined);
+  }
+}
+
+/** Run `use` with an MCP client connected to the daemon's gateway; the session is ended after. */
+async function withGateway<T>(client: DaemonClient, use: (mcp: Client) => Promise<T>): Promise<T> {
+  const transport = new StreamableHTTPClientTransport(new URL("http://luminaguard/mcp"), { fetch: socketFetch(client.socketPath) });
+  const mcp = new Client({ name: `${GATEWAY_INFO.name}-cli`, version: GATEWAY_INFO.version });
+  try {
+    await mcp.connect(transport);
+    return await use(mcp);
+  } catch (err) {
+    throw fromProtocol(err);
+  } finally {
+    // Ending the session lets the daemon drop its gateway Server now rather than keep it open.
+    await transport.terminateSession().catch(() => undefined);
+    await mcp.close().catch(() => undefined);
+  }
+}
+
+/** The gateway sends our errors as "E_CODE: message"; give them back their code so exit codes match embedded. */
+function fromProtocol(err: unknown): unknown {
+  if (!(err instanceof SdkMcpError)) return err;
+  const m = /^(?:MCP error -?\d+: )?(E_[A-Z0-9_]+): ([\s\S]*)$/.exec(err.message);
+  if (m) return new LuminaError(m[1]!, m[2]!, { cause: err });
+  if (err.code === ErrorCode.RequestTimeout) return new DaemonError("E_DAEMON_TIMEOUT", `The daemon did not finish the call in time: ${err.message}. See \`luminaguard audit list\` for what happened.`, { cause: err });
+  return new DaemonError("E_DAEMON_MCP", `The daemon's MCP gateway answered with an error: ${err.message}`, { cause: err });
+}
+
+/** A tool from the gateway as `mcp list` shows it: the server's own name back, the gateway's tag dropped. */
+function listedTool(t: Tool): ListedTool {
+  const split = splitHubToolName(t.name);
+  const tagged = (t.description ?? "").startsWith("[needs approval]");
+  const meta = t._meta?.[CLASSIFICATION_META] as Classification | undefined;
+  // An older daemon has only the tag in the description: the verdict without its rule.
+  const classification = meta ?? { verdict: tagged ? "red" : "green", risk: tagged ? "high" : "low", reason: "as the daemon's gateway tags it", rule: "daemon:description" };
+  const description = (t.description ?? "").replace(/^\[needs approval\]\s*/, "");
+  const { _meta: _ignored, ...rest } = t;
+  const definition: Tool = { ...rest, name: split?.tool ?? t.name, ...(description ? { description } : { description: undefined }) };
+  return { name: t.name, server: split?.server ?? "", definition, classification };
+}
+
+/**
+ * This call's red card: asked on the terminal (one question at a time), or a
+ * hint saying how to decide it elsewhere. A card decided elsewhere (another
+ * terminal, the dashboard, its timeout) ends its question.
+ */
+class CardAsker {
+  #turn: Promise<void> = Promise.resolve();
+  readonly #open = new Map<string, AbortController>();
+  readonly #all = new AbortController();
+  #asking: string | undefined;
+
+  constructor(
+    private readonly o: DaemonCallOptions,
+    private readonly session: string,
+  ) {}
+
+  added(id: string): void {
+    const ctl = new AbortController();
+    this.#open.set(id, ctl);
+    this.#turn = this.#turn.then(() => this.#handle(id, AbortSignal.any([ctl.signal, this.#all.signal]))).catch((e: unknown) => printError(e));
+  }
+
+  decided(id: string, decision: { approved?: boolean; by?: string } | undefined): void {
+    const ctl = this.#open.get(id);
+    if (!ctl) return;
+    this.#open.delete(id);
+    if (!ctl.signal.aborted && this.#asking === id) process.stderr.write(`\n${decision?.approved ? "approved" : "denied"} by ${decision?.by ?? "someone"} elsewhere\n`);
+    ctl.abort();
+  }
+
+  /** Stop asking (the call ended or is being cancelled). */
+  stop(): void {
+    this.#all.abort();
+  }
+
+  async #handle(id: string, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const { client, terminal } = this.o;
+    const p = await findPending(client, id).catch(() => undefined);
+    if (!p || p.session !== this.session || signal.aborted) return; // decided before we got to it
+    if (!terminal) {
+      process.stderr.write(await approvalHint(p, client.socketPath, this.o.config.daemon.tcp));
+      return;
+    }
+    this.#asking = id;
+    try {
+      terminal.output.write(renderPending(p, terminal.color));
+      const yes = await askYesNo(terminal, signal);
+      if (yes === undefined) return;
+      const d = yes ? await approvePending(client, p, "approved at the terminal of `luminaguard mcp call`") : await denyPending(client, p.id, "answered n at the terminal of `luminaguard mcp call`");
+      terminal.output.write(d.decision.approved ? "Approved.\n" : "Denied.\n");
+    } catch (e) {
+      // Decided elsewhere between showing and answering: say so; the call's own result follows.
+      printError(e);
+    } finally {
+      this.#asking = undefined;
+    }
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * `luminaguard mcp list` and `mcp call` with a running daemon (`bin/luminaguard
+ * daemon` as a process, the real filesystem server in a namespace sandbox,
+ * approval.approver "api"): they go through the daemon's /mcp gateway over its
+ * socket. list prints the same tools and classification as embedded; a green
+ * call returns its listing; a red call without a TTY prints the approvals hint
+ * and `approvals approve` from another process releases it; on a pty, y
+ * approves and n denies; --embedded runs here; --socket to nothing is an error.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
+import { startProcess, type Started } from "../helpers/loopback.js";
+import { eventually } from "../helpers/procs.js";
+import { DaemonClient } from "../../src/daemon/client.js";
+
+const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
+
+/** The environment without any provider or LuminaGuard variables (the host's must not leak into the test). */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OPENAI|ANTHROPIC|OLLAMA|LUMINAGUARD)_/.test(k)));
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+const skip = namespaceSkipReason();
+announceSkip("luminaguard mcp list/call with a running daemon", skip);
+const noScript = existsSync("/usr/bin/script") ? undefined : "util-linux `script` is not installed (apt-get install bsdutils)";
+
+describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () => {
+  let staged: StagedServers;
+  let dir: string;
+  let cfg: string;
+  let socket: string;
+  let env: Record<string, string>;
+  let daemon: Started | undefined;
+  const children = new Set<ChildProcess>();
+  const ws = (name: string): string => join(dir, "ws", name);
+
+  function cli(args: string[], extra: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(bin, args, { input: "", encoding: "utf8", timeout: 60_000, env: cleanEnv({ ...env, ...extra }) });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** A command in the background without a TTY; its output collected as it comes. */
+  function inBackground(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+    const child = spawn(bin, args, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    children.add(child);
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("close", (code) => (children.delete(child), r(code))));
+    return { child, out: () => out, err: () => err, exited };
+  }
+
+  /** A shell command on a pseudo-terminal (util-linux `script`); each answer typed when a new "Approve?" prompt shows. */
+  function onTerminal(command: string, answers: string[]): Promise<{ status: number | null; output: string }> {
+    return new Promise((done) => {
+      const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+      children.add(child);
+      let output = "";
+      let prompts = 0;
+      const onData = (d: Buffer): void => {
+        output += d.toString();
+        const seen = output.match(/Approve\?/g)?.length ?? 0;
+        while (prompts < seen && answers.length > 0) {
+          prompts++;
+          child.stdin.write(`${answers.shift()}\n`);
+        }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.on("close", (status) => (children.delete(child), done({ status, output })));
+    });
+  }
+
+  interface AuditRow {
+    tool: string;
+    decision: string;
+    decidedBy: string | null;
+    session: string | null;
+  }
+  const auditRows = (): AuditRow[] => JSON.parse(cli(["audit", "list", "--json", "--db", join(dir, "state", "audit.db")]).stdout) as AuditRow[];
+
+  beforeAll(async () => {
+    staged = await stageMcpServers(["filesystem"]);
+    dir = await mkdtemp(join(tmpdir(), "lg-mcp-daemon-cli-"));
+    await chmod(dir, 0o755);
+    await mkdir(join(dir, "runtime"), { mode: 0o755 });
+    await mkdir(join(dir, "ws"), { mode: 0o777 });
+    await chmod(join(dir, "ws"), 0o777);
+    await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
+    socket = join(dir, "d.sock");
+    cfg = join(dir, "config.json");
+    // One config for the daemon and every CLI call: daemon.socket is how the CLI finds the daemon.
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
+        approval: { approver: "api" },
+        pool: { min: 0, max: 2 },
+        audit: { path: join(dir, "state", "audit.db") },
+        daemon: { socket },
+      }),
+    );
+    env = { LUMINAGUARD_RUNTIME_DIR: join(dir, "runtime"), LUMINAGUARD_STATE_DIR: join(dir, "state") };
+    daemon = startProcess([bin, "daemon", "--config", cfg], cleanEnv(env) as Record<string, string>);
+    const up = await eventually(() => existsSync(socket) && daemon!.stderr().includes("listening on"), 30_000, 50);
+    expect(up, daemon.stderr()).toBe(true);
+    expect(daemon.stderr()).toMatch(/MCP server fs: ready/);
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await daemon?.stop("SIGTERM");
+    await staged?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("list shows the daemon's server and its classified tools, the same as embedded", () => {
+    const r = cli(["mcp", "list", "--config", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^fs {2}ready {2}in the daemon \\(${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)$`, "m"));
+    expect(r.stdout).toMatch(/^ {4}green {2}fs__read_text_file {2}\(\w+: .+\)$/m);
+    expect(r.stdout).toMatch(/^ {4}RED {4}fs__write_file {2}\(\w+: .+\)$/m);
+
+    type Listed = { servers: { name: string; state: string }[]; tools: { name: string; server: string; description: string | null; classification: { verdict: string; risk: string; reason: string; rule: string } }[] };
+    const onDaemon = JSON.parse(cli(["mcp", "list", "--json", "--config", cfg]).stdout) as Listed;
+    expect(onDaemon.servers).toEqual([expect.objectContaining({ name: "fs", state: "ready" })]);
+    const move = onDaemon.tools.find((t) => t.name === "fs__move_file");
+    expect(move).toMatchObject({ server: "fs", classification: { verdict: "red" } });
+    expect(move?.description).not.toMatch(/needs approval/);
+    // Embedded starts its own server here: the tools and their verdict, risk, reason and rule must agree.
+    const embedded = cli(["mcp", "list", "--json", "--embedded", "--config", cfg], { LUMINAGUARD_APPROVAL__APPROVER: "auto" });
+    expect(embedded.status, embedded.stderr).toBe(0);
+    expect(onDaemon.tools).toEqual((JSON.parse(embedded.stdout) as Listed).tools);
+  }, 90_000);
+
+  it("call runs a green tool on the daemon and prints the listing; the audit row names the CLI's session", () => {
+    const r = cli(["mcp", "call", "fs__list_directory", "--args", '{"path":"/workspace"}', "--config", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\[FILE\] a\.txt$/m);
+    // The daemon wrote the row (its audit db): the call went through its hub, under this CLI's own session.
+    expect(auditRows().find((row) => row.tool === "list_directory")).toMatchObject({ decision: "auto", session: expect.stringMatching(/^cli-[0-9a-f]{8}$/) });
+    // Unknown servers are the caller's mistake, as embedded.
+    const bad = cli(["mcp", "call", "nope__read", "--config", cfg]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/runs no MCP server 'nope' \(running: fs\)/);
+  }, 60_000);
+
+  it("a red call without a TTY prints the approvals hint and waits; `approvals approve` from another process releases it", async () => {
+    await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
+    const call = inBackground(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"two\\n"}', "--config", cfg]);
+    try {
+      const hinted = await eventually(() => /approvals approve (\S+) --socket /.test(call.err()), 45_000, 50);
+      expect(hinted, call.err() + call.out()).toBe(true);
+      expect(call.err()).toMatch(/approval needed: fs__write_file/);
+      const id = /approvals approve (\S+)/.exec(call.err())![1]!;
+      const pending = JSON.parse(cli(["approvals", "list", "--json", "--config", cfg]).stdout) as { id: string; session: string }[];
+      expect(pending).toEqual([expect.objectContaining({ id, session: expect.stringMatching(/^cli-[0-9a-f]{8}$/) })]);
+      // Still waiting: nothing written yet.
+      expect(await readFile(ws("a.txt"), "utf8")).toBe("one\n");
+
+      const approve = cli(["approvals", "approve", id, "--config", cfg]);
+      expect(approve.status, approve.stderr).toBe(0);
+      expect(await call.exited, call.err() + call.out()).toBe(0);
+      expect(await readFile(ws("a.txt"), "utf8")).toBe("two\n");
+      expect(auditRows().find((row) => row.tool === "write_file")).toMatchObject({ decision: "approved", decidedBy: "api:local" });
+    } finally {
+      if (call.child.exitCode === null) call.child.kill("SIGKILL");
+    }
+  }, 90_000);
+
+  it("Ctrl-C on a waiting red call withdraws its card on the daemon: exit 130, file untouched", async () => {
+    await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
+    const call = inBackground(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"six\\n"}', "--config", cfg]);
+    try {
+      expect(await eventually(() => /approvals approve/.test(call.err()), 45_000, 50), call.err()).toBe(true);
+      call.child.kill("SIGINT");
+      expect(await call.exited, call.err() + call.out()).toBe(130);
+      expect(call.err()).toMatch(/cancelling fs__write_file on the daemon/);
+      const client = new DaemonClient(socket);
+      expect(await eventually(async () => (await client.json<{ pending: unknown[] }>("GET", "/v1/approvals")).pending.length === 0, 15_000, 50)).toBe(true);
+      expect(await readFile(ws("a.txt"), "utf8")).toBe("one\n");
+    } finally {
+      if (call.child.exitCode === null) call.child.kill("SIGKILL");
+    }
+  }, 90_000);
+
+  it.skipIf(announceSkip("mcp call on a daemon, approval on a pty", noScript))(
+    "on a terminal: the card is shown, y approves (exit 0) and n denies (exit 1)",
+    async () => {
+      await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
+      const write = (content: string): string => `${bin} mcp call fs__write_file --args '{"path":"/workspace/a.txt","content":"${content}\\n"}' --config ${cfg}`;
+      const yes = await onTerminal(write("three"), ["y"]);
+      expect(yes.status, yes.output).toBe(0);
+      expect(yes.output).toMatch(/fs__write_file {2}RED/);
+      expect(yes.output).toMatch(/\+three/);
+      expect(yes.output).toMatch(/Approve\? \[y\]es \/ \[n\]o: /);
+      expect(yes.output).toContain("Approved.");
+      expect(await readFile(ws("a.txt"), "utf8")).toBe("three\n");
+
+      const no = await onTerminal(write("four"), ["n"]);
+      expect(no.status, no.output).toBe(1);
+      expect(no.output).toContain("Denied.");
+      expect(no.output).toMatch(/the call was denied \(api:local\)/);
+      expect(await readFile(ws("a.txt"), "utf8")).toBe("three\n");
+    },
+    90_000,
+  );
+
+  it("--embedded runs here even with a daemon running: the policy approver (no TTY) denies the red call at once", async () => {
+    await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
+    const r = cli(["mcp", "call", "fs__write_file", "--embedded", "--args", '{"path":"/workspace/a.txt","content":"five\\n"}', "--config", cfg], { LUMINAGUARD_APPROVAL__APPROVER: "auto" });
+    expect(r.status, r.stderr + r.stdout).toBe(1);
+    expect(r.stdout).toMatch(/denied by policy/);
+    expect(r.stderr).not.toMatch(/approvals approve/);
+    expect(await new DaemonClient(socket).json<{ pending: unknown[] }>("GET", "/v1/approvals")).toEqual({ pending: [] });
+    expect(await readFile(ws("a.txt"), "utf8")).toBe("one\n");
+  }, 60_000);
+
+  it("--socket to a socket nobody listens on is an error, not a reason to run embedded", () => {
+    const r = cli(["mcp", "list", "--socket", join(dir, "none.sock"), "--config", cfg]);
+    expect(r.status).toBe(125);
+    expect(r.stderr).toMatch(/none answers on .*none\.sock.*\[E_DAEMON_NOT_RUNNING\]/);
+  });
+});
