@@ -28,7 +28,7 @@ const EXIT_CANCELLED = 130;
 /** `mcp list` on the daemon: its servers from GET /health, its tools with their classification from tools/list. */
 export async function listOnDaemon(client: DaemonClient, json: boolean): Promise<void> {
   const health = await client.health();
-  const servers: ListedServer[] = health.servers.map((s) => ({ name: s.name, state: s.state, where: `in the daemon (${client.socketPath})` }));
+  const servers: ListedServer[] = health.servers.map((s) => ({ name: s.name, state: s.state, where: `${s.where ?? "?"}, in the daemon (${client.socketPath})`, ...(s.lastError ? { lastError: s.lastError } : {}) }));
   const tools = await withGateway(client, async (mcp) => {
     const all: Tool[] = [];
     let cursor: string | undefined;

@@ -22,7 +22,7 @@ export interface DaemonHealth {
   uptime: number;
   startedAt: string;
   agent: boolean;
-  servers: { name: string; state: string }[];
+  servers: { name: string; state: string; where?: string; tools?: number; lastError?: string | null }[];
 }
 
 /** A raw answer. */

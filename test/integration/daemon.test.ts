@@ -137,7 +137,7 @@ describe.skipIf(skip)("luminaguard daemon", () => {
   it("answers /health on the socket (0600) and 503 E_DAEMON_NO_AGENT for tasks", async () => {
     const health = await client.health();
     expect(health).toMatchObject({ ok: true, version: "0.1.0", pid: process.pid, backends: { namespace: "ready" } });
-    expect(health.servers).toEqual([{ name: "fs", state: "ready" }]);
+    expect(health.servers).toEqual([{ name: "fs", state: "ready", where: expect.stringContaining("filesystem.mjs /workspace in a namespace sandbox"), tools: 14, lastError: null }]);
     const { statSync } = await import("node:fs");
     expect(statSync(daemon.socketPath).mode & 0o777).toBe(0o600);
     const tasks = await client.raw("GET", "/v1/tasks");

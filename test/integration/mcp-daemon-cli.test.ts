@@ -125,7 +125,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
   it("list shows the daemon's server and its classified tools, the same as embedded", () => {
     const r = cli(["mcp", "list", "--config", cfg]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^fs {2}ready {2}in the daemon \\(${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)$`, "m"));
+    expect(r.stdout).toMatch(new RegExp(`^fs {2}ready {2}.*filesystem\\.mjs /workspace in a namespace sandbox, in the daemon \\(${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)$`, "m"));
     expect(r.stdout).toMatch(/^ {4}green {2}fs__read_text_file {2}\(\w+: .+\)$/m);
     expect(r.stdout).toMatch(/^ {4}RED {4}fs__write_file {2}\(\w+: .+\)$/m);
 

@@ -13,7 +13,7 @@ export function systemRoutes(app: DaemonApp, ctx: DaemonContext): void {
       uptime: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
       startedAt: ctx.startedAt.toISOString(),
       agent: ctx.tasks() !== undefined,
-      servers: ctx.hub.status().map((s) => ({ name: s.name, state: s.state })),
+      servers: ctx.hub.status().map((s) => ({ name: s.name, state: s.state, where: s.where, tools: s.tools, lastError: s.lastError ?? null })),
     }),
   );
   app.get("/metrics", async (c) => {
