@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DaemonClient } from "../../src/daemon/client.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { startProcess, type Started } from "../helpers/loopback.js";
+import { cleanEnv } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { eventually } from "../helpers/procs.js";
 import { cgroupsNamed, foldersNamed, processesNaming } from "./leaks.js";
@@ -25,11 +26,6 @@ const skip = namespaceSkipReason() ?? (existsSync(join(import.meta.dirname, "../
 announceSkip("chaos: daemon kill -9 and restart", skip);
 
 /** The environment without provider variables (the host's must not leak into the test). */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OPENAI|ANTHROPIC|OLLAMA|LUMINAGUARD)_/.test(k))) as Record<string, string>;
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
 interface TaskJson {
   id: string;
   state: string;

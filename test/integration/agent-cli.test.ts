@@ -11,6 +11,7 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { cleanEnv } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { startLlmServer, type LlmServer } from "../helpers/agent-llm.js";
 import { namespaceLeftovers } from "../helpers/leftovers.js";
@@ -39,11 +40,6 @@ async function liveSandboxes(runtime: string): Promise<string[]> {
 }
 
 /** The environment without any provider variables (the host's must not leak into the test). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OPENAI|ANTHROPIC|OLLAMA)_/.test(k)));
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
 describe.skipIf(skip)("luminaguard run / chat / task", () => {
   let staged: StagedServers;
   let dir: string;

@@ -8,29 +8,24 @@
  * `approvals` without a daemon is one clear error.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { bin, cleanEnv, CliProcesses } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { startProcess, type Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
 import { namespaceLeftovers } from "../helpers/leftovers.js";
 import { DaemonClient } from "../../src/daemon/client.js";
 
-const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
 const README = "# Demo\n\nThis is teh demo.\n";
 const FIXED = "# Demo\n\nThis is the demo.\n";
 const TASK = "Fix the typo in README.md";
 
 /** The environment without any provider variables (the host's must not leak into the test). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OPENAI|ANTHROPIC|OLLAMA|LUMINAGUARD)_/.test(k)));
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
 function cli(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(bin, args, { input: "", encoding: "utf8", timeout: 60_000, env: cleanEnv(env) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -64,7 +59,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
   let socket: string;
   let env: Record<string, string>;
   let daemon: Started | undefined;
-  const children = new Set<ChildProcess>();
+  const procs = new CliProcesses(() => env);
 
   /** Sandboxes under <runtime>/sandboxes/ still alive: a scratch folder with anything in it, or a cgroup. */
   async function liveSandboxes(): Promise<string[]> {
@@ -78,39 +73,6 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
       }
     }
     return live;
-  }
-
-  /** `run` in the background, without a TTY; its output collected as it comes. */
-  function runInBackground(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
-    const child = spawn(bin, args, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("close", (code) => (children.delete(child), r(code))));
-    return { child, out: () => out, err: () => err, exited };
-  }
-
-  /** Run a shell command on a pseudo-terminal (util-linux `script`); type each answer when a new "Approve?" prompt shows. */
-  function runOnTerminal(command: string, answers: string[]): Promise<{ status: number | null; output: string }> {
-    return new Promise((done) => {
-      const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] });
-      children.add(child);
-      let output = "";
-      let prompts = 0;
-      const onData = (d: Buffer): void => {
-        output += d.toString();
-        const seen = output.match(/Approve\?/g)?.length ?? 0;
-        while (prompts < seen && answers.length > 0) {
-          prompts++;
-          child.stdin.write(`${answers.shift()}\n`);
-        }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.on("close", (status) => (children.delete(child), done({ status, output })));
-    });
   }
 
   beforeAll(async () => {
@@ -142,7 +104,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
   }, 90_000);
 
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    procs.killAll();
     await daemon?.stop("SIGKILL");
     await staged?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -150,7 +112,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
 
   it("without a TTY: follows the task, prints how to approve, and `approvals approve` from another process releases the edit", async () => {
     await writeFile(join(dir, "ws", "README.md"), README, { mode: 0o666 });
-    const run = runInBackground(["run", "--provider", "replay", "--config", cfg, TASK]);
+    const run = procs.background(["run", "--provider", "replay", "--config", cfg, TASK]);
     try {
       const hinted = await eventually(() => /approvals approve (\S+) --socket /.test(run.err()), 45_000, 50);
       expect(hinted, run.err() + run.out()).toBe(true);
@@ -198,7 +160,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
     "on a terminal: the card is shown, answering y approves the red edit and the task ends done",
     async () => {
       await writeFile(join(dir, "ws", "README.md"), README, { mode: 0o666 });
-      const r = await runOnTerminal(`${bin} run --provider replay --config ${cfg} '${TASK}'`, ["y"]);
+      const r = await procs.onTerminal(`${bin} run --provider replay --config ${cfg} '${TASK}'`, ["y"]);
       expect(r.status, r.output).toBe(0);
       expect(r.output).toMatch(/runs on the daemon/);
       expect(r.output).toMatch(/fs__edit_file {2}RED/);
@@ -209,7 +171,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
       expect(await readFile(join(dir, "ws", "README.md"), "utf8")).toBe(FIXED);
       // And n denies: the model is told, the file stays.
       await writeFile(join(dir, "ws", "README.md"), README, { mode: 0o666 });
-      const n = await runOnTerminal(`${bin} run --provider replay --config ${cfg} '${TASK}'`, ["n"]);
+      const n = await procs.onTerminal(`${bin} run --provider replay --config ${cfg} '${TASK}'`, ["n"]);
       expect(n.status, n.output).toBe(0);
       expect(n.output).toMatch(/✗ denied: denied by user/);
       expect(await readFile(join(dir, "ws", "README.md"), "utf8")).toBe(README);
@@ -219,7 +181,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
 
   it("Ctrl-C cancels the task on the daemon: exit 130", async () => {
     await writeFile(join(dir, "ws", "README.md"), README, { mode: 0o666 });
-    const run = runInBackground(["run", "--config", cfg, TASK]);
+    const run = procs.background(["run", "--config", cfg, TASK]);
     try {
       // The task waits at the cliff: a good moment to give up on it.
       expect(await eventually(() => /approvals approve/.test(run.err()), 45_000, 50), run.err()).toBe(true);

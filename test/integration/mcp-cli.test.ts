@@ -5,37 +5,17 @@
  * and bad input gets a one-line error with exit 2.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { bin, CliProcesses } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 
 const skip = namespaceSkipReason();
 announceSkip("luminaguard mcp list/call", skip);
-const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
-
-/** Run a shell command on a pseudo-terminal; type each answer when a new "Approve?" prompt shows. */
-function runOnTerminal(command: string, answers: string[]): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: { ...process.env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    let prompts = 0;
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      const seen = output.match(/Approve\?/g)?.length ?? 0;
-      while (prompts < seen && answers.length > 0) {
-        prompts++;
-        child.stdin.write(`${answers.shift()}\n`);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("close", (status) => resolvePromise({ status, output }));
-  });
-}
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   // stdin is not a TTY here: no terminal approver, so the policy approver decides.
@@ -106,7 +86,7 @@ describe.skipIf(skip)("luminaguard mcp list / call", () => {
     const ask = (answers: string[]) => {
       const call = `${bin} mcp call fs__write_file --args '{"path":"/workspace/a.txt","content":"three\\n"}' --config ${join(dir, "deny.json")}`;
       // Answers arrive after the prompt: each is sent once the previous output contains the prompt again.
-      return runOnTerminal(call, answers);
+      return new CliProcesses().onTerminal(call, answers);
     };
     const denied = await ask(["v", "n"]);
     expect(denied.output).toMatch(/Approve\? \[y\]es \/ \[n\]o \/ \[v\]iew full diff/);

@@ -8,25 +8,20 @@
  * approves and n denies; --embedded runs here; --socket to nothing is an error.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
+import { bin, cleanEnv, CliProcesses } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { startProcess, type Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
 import { DaemonClient } from "../../src/daemon/client.js";
 
-const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
 
 /** The environment without any provider or LuminaGuard variables (the host's must not leak into the test). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OPENAI|ANTHROPIC|OLLAMA|LUMINAGUARD)_/.test(k)));
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
 const skip = namespaceSkipReason();
 announceSkip("luminaguard mcp list/call with a running daemon", skip);
 const noScript = existsSync("/usr/bin/script") ? undefined : "util-linux `script` is not installed (apt-get install bsdutils)";
@@ -38,45 +33,12 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
   let socket: string;
   let env: Record<string, string>;
   let daemon: Started | undefined;
-  const children = new Set<ChildProcess>();
+  const procs = new CliProcesses(() => env);
   const ws = (name: string): string => join(dir, "ws", name);
 
   function cli(args: string[], extra: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(bin, args, { input: "", encoding: "utf8", timeout: 60_000, env: cleanEnv({ ...env, ...extra }) });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
-
-  /** A command in the background without a TTY; its output collected as it comes. */
-  function inBackground(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
-    const child = spawn(bin, args, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("close", (code) => (children.delete(child), r(code))));
-    return { child, out: () => out, err: () => err, exited };
-  }
-
-  /** A shell command on a pseudo-terminal (util-linux `script`); each answer typed when a new "Approve?" prompt shows. */
-  function onTerminal(command: string, answers: string[]): Promise<{ status: number | null; output: string }> {
-    return new Promise((done) => {
-      const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] });
-      children.add(child);
-      let output = "";
-      let prompts = 0;
-      const onData = (d: Buffer): void => {
-        output += d.toString();
-        const seen = output.match(/Approve\?/g)?.length ?? 0;
-        while (prompts < seen && answers.length > 0) {
-          prompts++;
-          child.stdin.write(`${answers.shift()}\n`);
-        }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.on("close", (status) => (children.delete(child), done({ status, output })));
-    });
   }
 
   interface AuditRow {
@@ -116,7 +78,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
   }, 90_000);
 
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    procs.killAll();
     await daemon?.stop("SIGTERM");
     await staged?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -155,7 +117,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
 
   it("a red call without a TTY prints the approvals hint and waits; `approvals approve` from another process releases it", async () => {
     await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
-    const call = inBackground(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"two\\n"}', "--config", cfg]);
+    const call = procs.background(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"two\\n"}', "--config", cfg]);
     try {
       const hinted = await eventually(() => /approvals approve (\S+) --socket /.test(call.err()), 45_000, 50);
       expect(hinted, call.err() + call.out()).toBe(true);
@@ -178,7 +140,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
 
   it("Ctrl-C on a waiting red call withdraws its card on the daemon: exit 130, file untouched", async () => {
     await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
-    const call = inBackground(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"six\\n"}', "--config", cfg]);
+    const call = procs.background(["mcp", "call", "fs__write_file", "--args", '{"path":"/workspace/a.txt","content":"six\\n"}', "--config", cfg]);
     try {
       expect(await eventually(() => /approvals approve/.test(call.err()), 45_000, 50), call.err()).toBe(true);
       call.child.kill("SIGINT");
@@ -197,7 +159,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
     async () => {
       await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
       const write = (content: string): string => `${bin} mcp call fs__write_file --args '{"path":"/workspace/a.txt","content":"${content}\\n"}' --config ${cfg}`;
-      const yes = await onTerminal(write("three"), ["y"]);
+      const yes = await procs.onTerminal(write("three"), ["y"]);
       expect(yes.status, yes.output).toBe(0);
       expect(yes.output).toMatch(/fs__write_file {2}RED/);
       expect(yes.output).toMatch(/\+three/);
@@ -205,7 +167,7 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
       expect(yes.output).toContain("Approved.");
       expect(await readFile(ws("a.txt"), "utf8")).toBe("three\n");
 
-      const no = await onTerminal(write("four"), ["n"]);
+      const no = await procs.onTerminal(write("four"), ["n"]);
       expect(no.status, no.output).toBe(1);
       expect(no.output).toContain("Denied.");
       expect(no.output).toMatch(/the call was denied \(api:local\)/);
