@@ -6,6 +6,7 @@
  * terminal (y/n, answered through the API, as `run` does), or, without one,
  * announced with the command that approves it while the call keeps waiting.
  */
+import { CardAsker } from "./card-asker.js";
 import { randomUUID } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -18,9 +19,9 @@ import { socketFetch } from "../daemon/socket-fetch.js";
 import { LuminaError, UsageError } from "../errors.js";
 import { CLASSIFICATION_META, GATEWAY_INFO, SESSION_META } from "../mcp/gateway.js";
 import { splitHubToolName } from "../mcp/tool-names.js";
-import { approvalHint, approvePending, askYesNo, denyPending, findPending, renderPending, type AskTerminal } from "./daemon-approvals.js";
+import type { AskTerminal } from "./daemon-approvals.js";
 import { printList, printResult, toolJson, type ListedServer, type ListedTool } from "./mcp-print.js";
-import { EXIT, printError } from "./output.js";
+import { EXIT } from "./output.js";
 
 /** Exit status of a call given up with Ctrl-C (the shell's 128 + SIGINT). */
 const EXIT_CANCELLED = 130;
@@ -69,7 +70,7 @@ export async function callOnDaemon(o: DaemonCallOptions): Promise<number> {
   // Our own session id: the gateway files our red card under it, so we ask about ours and no one else's.
   const session = `cli-${randomUUID().slice(0, 8)}`;
   const stop = new AbortController();
-  const asker = new CardAsker(o, session);
+  const asker = new CardAsker({ client: o.client, terminal: o.terminal, tcp: o.config.daemon.tcp, session, command: "`luminaguard mcp call`", err: process.stderr });
   let opened!: () => void;
   const open = new Promise<void>((resolve) => (opened = resolve));
   const onEvent = (e: SseEvent): void => {
@@ -156,62 +157,3 @@ function listedTool(t: Tool): ListedTool {
   return { name: t.name, server: split?.server ?? "", definition, classification };
 }
 
-/**
- * This call's red card: asked on the terminal (one question at a time), or a
- * hint saying how to decide it elsewhere. A card decided elsewhere (another
- * terminal, the dashboard, its timeout) ends its question.
- */
-class CardAsker {
-  #turn: Promise<void> = Promise.resolve();
-  readonly #open = new Map<string, AbortController>();
-  readonly #all = new AbortController();
-  #asking: string | undefined;
-
-  constructor(
-    private readonly o: DaemonCallOptions,
-    private readonly session: string,
-  ) {}
-
-  added(id: string): void {
-    const ctl = new AbortController();
-    this.#open.set(id, ctl);
-    this.#turn = this.#turn.then(() => this.#handle(id, AbortSignal.any([ctl.signal, this.#all.signal]))).catch((e: unknown) => printError(e));
-  }
-
-  decided(id: string, decision: { approved?: boolean; by?: string } | undefined): void {
-    const ctl = this.#open.get(id);
-    if (!ctl) return;
-    this.#open.delete(id);
-    if (!ctl.signal.aborted && this.#asking === id) process.stderr.write(`\n${decision?.approved ? "approved" : "denied"} by ${decision?.by ?? "someone"} elsewhere\n`);
-    ctl.abort();
-  }
-
-  /** Stop asking (the call ended or is being cancelled). */
-  stop(): void {
-    this.#all.abort();
-  }
-
-  async #handle(id: string, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
-    const { client, terminal } = this.o;
-    const p = await findPending(client, id).catch(() => undefined);
-    if (!p || p.session !== this.session || signal.aborted) return; // decided before we got to it
-    if (!terminal) {
-      process.stderr.write(await approvalHint(p, client.socketPath, this.o.config.daemon.tcp));
-      return;
-    }
-    this.#asking = id;
-    try {
-      terminal.output.write(renderPending(p, terminal.color));
-      const yes = await askYesNo(terminal, signal);
-      if (yes === undefined) return;
-      const d = yes ? await approvePending(client, p, "approved at the terminal of `luminaguard mcp call`") : await denyPending(client, p.id, "answered n at the terminal of `luminaguard mcp call`");
-      terminal.output.write(d.decision.approved ? "Approved.\n" : "Denied.\n");
-    } catch (e) {
-      // Decided elsewhere between showing and answering: say so; the call's own result follows.
-      printError(e);
-    } finally {
-      this.#asking = undefined;
-    }
-  }
-}

@@ -6,13 +6,14 @@
  * command that approves them. Ctrl-C cancels the task on the daemon.
  */
 import type { AgentEvent, TaskResult, TaskStatus as AgentStatus, Usage } from "../agent/types.js";
+import { CardAsker } from "./card-asker.js";
 import { tasksDir } from "../agent/transcript.js";
 import type { Config } from "../config/schema.js";
 import type { DaemonClient, SseEvent } from "../daemon/client.js";
 import { DaemonError } from "../daemon/errors.js";
 import type { TaskStatus } from "../daemon/tasks.js";
 import { AgentDisplay } from "./agent-display.js";
-import { approvalHint, approvePending, askYesNo, denyPending, findPending, renderPending, type AskTerminal } from "./daemon-approvals.js";
+import type { AskTerminal } from "./daemon-approvals.js";
 import { EXIT, printError } from "./output.js";
 import { style } from "./style.js";
 
@@ -43,7 +44,7 @@ export async function runOnDaemon(o: DaemonRunOptions): Promise<number> {
   const early: SseEvent[] = [];
   let finish!: (data: Record<string, unknown>) => void;
   const finished = new Promise<Record<string, unknown>>((resolve) => (finish = resolve));
-  const asker = new ApprovalAsker(o, display, err);
+  const asker = new CardAsker({ client: o.client, terminal: o.terminal, tcp: o.config.daemon.tcp, command: "`luminaguard run`", err, beforeWrite: () => display.endLine() });
 
   const handle = (e: SseEvent): void => {
     if (taskId === undefined) return void early.push(e);
@@ -128,65 +129,3 @@ async function resultOf(client: DaemonClient, id: string, end: Record<string, un
   return { task, replay: s?.provider === "replay", error: s?.error ?? null };
 }
 
-/**
- * This task's red calls, one question at a time on the terminal (a second card
- * waits its turn), or a hint per card without one. A card decided elsewhere
- * (dashboard, another terminal, its timeout) stops its question.
- */
-class ApprovalAsker {
-  #turn: Promise<void> = Promise.resolve();
-  readonly #open = new Map<string, AbortController>();
-  readonly #all = new AbortController();
-
-  constructor(
-    private readonly o: DaemonRunOptions,
-    private readonly display: AgentDisplay,
-    private readonly err: NodeJS.WritableStream,
-  ) {}
-
-  added(id: string): void {
-    const ctl = new AbortController();
-    this.#open.set(id, ctl);
-    this.#turn = this.#turn.then(() => this.#handle(id, AbortSignal.any([ctl.signal, this.#all.signal]))).catch((e: unknown) => printError(e));
-  }
-
-  decided(id: string, decision: { approved?: boolean; by?: string } | undefined): void {
-    const ctl = this.#open.get(id);
-    if (!ctl) return;
-    this.#open.delete(id);
-    if (!ctl.signal.aborted && this.#asking === id) this.err.write(`\n${decision?.approved ? "approved" : "denied"} by ${decision?.by ?? "someone"} elsewhere\n`);
-    ctl.abort();
-  }
-
-  /** Stop asking (the task ended or is being cancelled). */
-  stop(): void {
-    this.#all.abort();
-  }
-
-  #asking: string | undefined;
-
-  async #handle(id: string, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
-    const { client, terminal } = this.o;
-    const p = await findPending(client, id).catch(() => undefined);
-    if (!p || signal.aborted) return; // decided before we got to it
-    this.display.endLine();
-    if (!terminal) {
-      this.err.write(await approvalHint(p, client.socketPath, this.o.config.daemon.tcp));
-      return;
-    }
-    this.#asking = id;
-    try {
-      terminal.output.write(renderPending(p, terminal.color));
-      const yes = await askYesNo(terminal, signal);
-      if (yes === undefined) return;
-      const d = yes ? await approvePending(client, p, "approved at the terminal of `luminaguard run`") : await denyPending(client, p.id, "answered n at the terminal of `luminaguard run`");
-      terminal.output.write(d.decision.approved ? "Approved.\n" : "Denied.\n");
-    } catch (e) {
-      // Decided elsewhere between showing and answering: say so and go on following.
-      printError(e);
-    } finally {
-      this.#asking = undefined;
-    }
-  }
-}
