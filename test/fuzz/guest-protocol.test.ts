@@ -18,9 +18,9 @@ import {
   parseHostMessage,
   type Token,
 } from "../../src/guest/protocol.js";
-import { Agent } from "../../src/guest/dispatcher.js";
+import type { Agent } from "../../src/guest/dispatcher.js";
+import { CollectingLink, testAgent } from "../helpers/guest-agent.js";
 import { GuestClient } from "../../src/sandbox/agent-client.js";
-import type { Link } from "../../src/guest/link.js";
 import { fc, runs } from "./settings.js";
 
 type Item = { kind: "sync" } | { kind: "frame"; header: Record<string, unknown> & { type: string }; body: Uint8Array };
@@ -196,35 +196,10 @@ describe("header validation under bad input", () => {
   });
 });
 
-/** A Link that decodes what the agent sends. */
-class CollectingLink implements Link {
-  readonly decoder = new FrameDecoder();
-  readonly got: Token[] = [];
-  write(buf: Buffer): void {
-    this.got.push(...this.decoder.push(buf));
-  }
-  readonly backlog = 0;
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  discardQueued(): void {}
-  close(): void {}
-  headers(): Record<string, unknown>[] {
-    return this.got.flatMap((t) => (t.kind === "frame" ? [t.frame.header] : []));
-  }
-}
-
 describe("guest agent dispatcher under bad input", () => {
   const dir = mkdtempSync(join(tmpdir(), "lg-fuzz-guest-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const agent = (): Agent =>
-    new Agent({
-      agentVersion: "fuzz",
-      areas: { workspace: join(dir, "workspace"), tmp: join(dir, "tmp") },
-      stateDir: join(dir, "state"),
-      reseed: { helper: undefined, setClock: false, setHostname: false },
-      log: () => {},
-    });
+  const agent = (): Agent => testAgent(dir, "fuzz");
   // Only requests without side effects on this host: the agent runs here in-process, not in a VM.
   const safeType = fc.constantFrom("hello", "ping", "data", "stdin", "stdin-eof", "processes", "frobnicate", "result", "");
 

@@ -21,8 +21,8 @@ import {
 } from "../../src/guest/protocol.js";
 import { GuestClient } from "../../src/sandbox/agent-client.js";
 import { SandboxError } from "../../src/sandbox/errors.js";
-import { Agent } from "../../src/guest/dispatcher.js";
-import type { Link } from "../../src/guest/link.js";
+import type { Agent } from "../../src/guest/dispatcher.js";
+import { CollectingLink, testAgent } from "../helpers/guest-agent.js";
 import { prng } from "../helpers/prng.js";
 
 type Item = { kind: "sync" } | { kind: "frame"; header: Record<string, unknown> & { type: string }; body: Buffer };
@@ -253,35 +253,10 @@ describe("GuestClient against a scripted agent", () => {
   });
 });
 
-/** A Link that collects what the agent sends. */
-class CollectingLink implements Link {
-  readonly decoder = new FrameDecoder();
-  readonly got: Token[] = [];
-  write(buf: Buffer): void {
-    this.got.push(...this.decoder.push(buf));
-  }
-  readonly backlog = 0;
-  drained(): Promise<void> {
-    return Promise.resolve();
-  }
-  discardQueued(): void {}
-  close(): void {}
-  headers(): Record<string, unknown>[] {
-    return this.got.flatMap((t) => (t.kind === "frame" ? [t.frame.header] : []));
-  }
-}
-
 describe("agent dispatcher", () => {
   const dir = mkdtempSync(join(tmpdir(), "lg-guest-unit-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const agent = (): Agent =>
-    new Agent({
-      agentVersion: "unit",
-      areas: { workspace: join(dir, "workspace"), tmp: join(dir, "tmp") },
-      stateDir: join(dir, "state"),
-      reseed: { helper: undefined, setClock: false, setHostname: false },
-      log: () => {},
-    });
+  const agent = (): Agent => testAgent(dir, "unit");
 
   it("greets a new host, answers an unknown type and a bad version with error frames, and keeps serving", () => {
     const a = agent();
