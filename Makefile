@@ -63,6 +63,7 @@ bench: build
 	@node .cache/bench-build/bench/vm.js
 	@node .cache/bench-build/bench/mcp.js
 	@node .cache/bench-build/bench/security.js
+	@node .cache/bench-build/bench/load.js
 	@node .cache/bench-build/bench/report.js
 
 ## make image: build the micro-VM guest image when it is missing or out of date.

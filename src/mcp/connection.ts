@@ -18,6 +18,7 @@ import {
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "./errors.js";
 import { backoffDelay, httpStatusOf, isRetryable, sleep, type BackoffOptions } from "./backoff.js";
 import type { EndpointFactory, ServerEndpoint } from "./endpoint.js";
@@ -109,7 +110,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     try {
       return (await client.callTool({ name: tool, arguments: args }, undefined, requestOptions(left, opts.signal))) as CallToolResult;
     } catch (err) {
-      throw this.explain(err, `${this.name}__${tool}`, opts.timeoutMs, opts.signal);
+      throw this.sessionLost(client, err, `${this.name}__${tool}`) ?? this.explain(err, `${this.name}__${tool}`, opts.timeoutMs, opts.signal);
     }
   }
 
@@ -119,7 +120,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     try {
       return await fn(client, requestOptions(timeoutMs, signal));
     } catch (err) {
-      throw this.explain(err, what, timeoutMs, signal);
+      throw this.sessionLost(client, err, what) ?? this.explain(err, what, timeoutMs, signal);
     }
   }
 
@@ -279,6 +280,25 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     throw new McpError(
       "E_MCP_SERVER_UNAVAILABLE",
       `MCP server '${this.name}' is ${this.stateValue === "failed" ? "down and gave up restarting" : "still starting"}${this.lastError ? ` (${this.lastError})` : ""}. Check \`luminaguard mcp list\`; fix its config or restart LuminaGuard.`,
+    );
+  }
+
+  /**
+   * A Streamable HTTP server answers 404 to a request carrying a session id it
+   * no longer knows (it restarted, or expired the session, e.g. during a network
+   * partition). The HTTP connection never "closes", so onLost would never fire and
+   * every later call would fail the same way: the MCP spec says to start a new
+   * session, so treat it as a lost connection and reconnect. The failed request is
+   * NOT re-sent (a tools/call may not be idempotent); the caller decides.
+   */
+  private sessionLost(client: Client, err: unknown, what: string): McpError | undefined {
+    if (!(err instanceof StreamableHTTPError) || err.code !== 404 || this.factory.kind !== "http") return undefined;
+    this.onLost(client);
+    this.lastError = "the server no longer knows our session (HTTP 404); opening a new one";
+    return new McpError(
+      "E_MCP_SERVER_CRASHED",
+      `MCP server '${this.name}' no longer knows our session (HTTP 404: it restarted or expired it), so it refused ${what} without running it; LuminaGuard is opening a new session. Retry the call.`,
+      { cause: err },
     );
   }
 

@@ -79,6 +79,14 @@ export class PartitionedHost {
     return child;
   }
 
+  /** End one process started by run() (by its pid) and wait for it. */
+  async stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
   get isCut(): boolean {
     return this.cutNow;
   }
