@@ -56,6 +56,8 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
   private client: Client | undefined;
   private endpoint: ServerEndpoint | undefined;
   private toolList: Tool[] = [];
+  /** The tools before the last restart: a call for one of them waits for the restart instead of failing at once. */
+  private previousTools: Tool[] = [];
   private restarts = 0;
   private lastError: string | undefined;
   private readonly stop = new AbortController();
@@ -76,6 +78,11 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
 
   get tools(): readonly Tool[] {
     return this.toolList;
+  }
+
+  /** A tool by name: from the live list, or while restarting from the list before the restart. */
+  findTool(name: string): Tool | undefined {
+    return this.toolList.find((t) => t.name === name) ?? (this.stateValue === "restarting" ? this.previousTools.find((t) => t.name === name) : undefined);
   }
 
   /** Reads files where the live server sees them, for Diff Cards. */
@@ -232,6 +239,7 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
     this.client = undefined;
     if (!wasReady) return; // connectOnce's own error path handles a death during start.
     this.restarts++;
+    this.previousTools = this.toolList;
     this.toolList = [];
     this.setState("restarting");
     this.emit("tools-changed");

@@ -212,7 +212,8 @@ export class McpHub extends EventEmitter<{ "tools-changed": []; call: [AuditEntr
     if (!split) throw new McpError("E_MCP_UNKNOWN_TOOL", `Tool names are server__tool; '${String(name)}' has no server part. See tools/list.`);
     const conn = this.connections.get(split.server);
     if (!conn) throw new McpError("E_MCP_UNKNOWN_TOOL", `No MCP server named '${split.server}' (configured: ${[...this.connections.keys()].join(", ") || "none"}).`);
-    const def = conn.tools.find((t) => t.name === split.tool);
+    // While the server restarts, a known tool's call waits for it (bounded by the call's timeout) instead of failing at once.
+    const def = conn.findTool(split.tool);
     if (!def) {
       if (conn.state !== "ready") throw new McpError("E_MCP_SERVER_UNAVAILABLE", `MCP server '${conn.name}' is ${conn.state}${conn.status().lastError ? ` (${conn.status().lastError})` : ""}; its tools are not available now.`);
       throw new McpError("E_MCP_UNKNOWN_TOOL", `MCP server '${conn.name}' has no tool '${split.tool}'. See tools/list.`);

@@ -164,6 +164,10 @@ describe.skipIf(skip)("MCP hub with server-everything and server-memory over std
     // The failure is on record: the call's audit row carries the crash.
     expect(audit.rows.at(-1)).toMatchObject({ server: "ev", tool: "trigger-long-running-operation", decision: "approved", error: expect.stringContaining("stopped during") });
     expect(text(await hub.call("mem__read_graph", {}))).toContain("lumina");
+    // A call made while the server restarts waits for the fresh one instead of failing.
+    // (A fresh sandbox plus node's start take hundreds of ms, so the server is still restarting here.)
+    expect(hub.status()[0]!.state).toBe("restarting");
+    expect(text(await hub.call("ev__echo", { message: "during restart" }))).toContain("during restart");
     expect(await eventually(() => hub.status()[0]!.state === "ready", 30_000, 100)).toBe(true);
     expect(hub.status()[0]!.restarts).toBe(1);
     expect(sandboxes.made.length).toBe(before + 1);
