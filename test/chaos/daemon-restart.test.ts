@@ -7,25 +7,22 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DaemonClient } from "../../src/daemon/client.js";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
-import { startProcess, type Started } from "../helpers/loopback.js";
-import { cleanEnv } from "../helpers/cli-processes.js";
-import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
+import type { Started } from "../helpers/loopback.js";
+import { bin, cleanEnv } from "../helpers/cli-processes.js";
+import { DaemonFixture } from "../helpers/daemon-fixture.js";
 import { eventually } from "../helpers/procs.js";
 import { cgroupsNamed, foldersNamed, processesNaming } from "./leaks.js";
 
-const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
 const TASK = "Fix the typo in README.md";
 
 const skip = namespaceSkipReason() ?? (existsSync(join(import.meta.dirname, "../../dist/cli-bundle/luminaguard.mjs")) ? undefined : "the CLI is not bundled (node scripts/bundle-cli.mjs)");
 announceSkip("chaos: daemon kill -9 and restart", skip);
 
-/** The environment without provider variables (the host's must not leak into the test). */
 interface TaskJson {
   id: string;
   state: string;
@@ -34,52 +31,24 @@ interface TaskJson {
 }
 
 describe.skipIf(skip)("daemon killed with SIGKILL and started again", () => {
-  let staged: StagedServers | undefined;
+  let fx: DaemonFixture | undefined;
   let dir = "";
   let cfg = "";
   let socket = "";
   let env: Record<string, string> = {};
-  const daemons: Started[] = [];
 
-  const startDaemon = async (): Promise<Started> => {
-    const d = startProcess([bin, "daemon", "--config", cfg], cleanEnv(env));
-    daemons.push(d);
-    const up = await eventually(() => existsSync(socket) && d.stderr().includes("listening on"), 45_000, 50);
-    expect(up, d.stderr()).toBe(true);
-    expect(d.stderr()).toMatch(/MCP server fs: ready/);
-    return d;
-  };
+  const startDaemon = (): Promise<Started> => fx!.start(45_000);
   const cli = (args: string[]) => spawnSync(bin, args, { encoding: "utf8", timeout: 60_000, env: cleanEnv(env), input: "" });
 
   beforeAll(async () => {
-    staged = await stageMcpServers(["filesystem"]);
-    dir = await mkdtemp(join(tmpdir(), "lg-chaos-daemon-"));
-    await chmod(dir, 0o755);
-    await mkdir(join(dir, "runtime"), { mode: 0o755 });
-    await mkdir(join(dir, "ws"), { mode: 0o777 });
-    await chmod(join(dir, "ws"), 0o777);
-    socket = join(dir, "d.sock");
-    cfg = join(dir, "config.json");
-    await writeFile(
-      cfg,
-      JSON.stringify({
-        mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
-        approval: { approver: "api" },
-        agent: { provider: "replay" },
-        pool: { min: 0, max: 2 },
-        audit: { path: join(dir, "state", "audit.db") },
-        daemon: { socket },
-      }),
-    );
-    env = { LUMINAGUARD_RUNTIME_DIR: join(dir, "runtime"), LUMINAGUARD_STATE_DIR: join(dir, "state") };
-    await writeFile(join(dir, "ws", "README.md"), "# Demo\n\nThis is teh demo.\n", { mode: 0o666 });
+    fx = await DaemonFixture.create("lg-chaos-daemon-", { agent: { provider: "replay" } });
+    ({ dir, cfg, socket, env } = fx);
+    await writeFile(fx.ws("README.md"), "# Demo\n\nThis is teh demo.\n", { mode: 0o666 });
   }, 60_000);
 
   afterAll(async () => {
     // SIGTERM lets a live daemon destroy its sandboxes; the killed one is already gone.
-    for (const d of daemons) await d.stop("SIGTERM");
-    await staged?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.cleanup("SIGTERM");
   });
 
   it("sweeps the dead daemon's sandbox, marks its task failed with the reason, and the audit chain verifies", async () => {

@@ -10,13 +10,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { bin, cleanEnv, CliProcesses } from "../helpers/cli-processes.js";
-import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { startProcess, type Started } from "../helpers/loopback.js";
+import { DaemonFixture } from "../helpers/daemon-fixture.js";
+import type { Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
 import { namespaceLeftovers } from "../helpers/leftovers.js";
 import { DaemonClient } from "../../src/daemon/client.js";
@@ -53,7 +53,7 @@ const skip = namespaceSkipReason();
 announceSkip("luminaguard run/approvals with a running daemon", skip);
 
 describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () => {
-  let staged: StagedServers;
+  let fx: DaemonFixture;
   let dir: string;
   let cfg: string;
   let socket: string;
@@ -76,38 +76,14 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
   }
 
   beforeAll(async () => {
-    staged = await stageMcpServers(["filesystem"]);
-    dir = await mkdtemp(join(tmpdir(), "lg-daemon-cli-run-"));
-    await chmod(dir, 0o755);
-    await mkdir(join(dir, "runtime"), { mode: 0o755 });
-    await mkdir(join(dir, "ws"), { mode: 0o777 });
-    await chmod(join(dir, "ws"), 0o777);
-    socket = join(dir, "d.sock");
-    cfg = join(dir, "config.json");
-    // One config for the daemon and every CLI call: daemon.socket is how the CLI finds the daemon.
-    await writeFile(
-      cfg,
-      JSON.stringify({
-        mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
-        approval: { approver: "api" },
-        agent: { provider: "replay" },
-        pool: { min: 0, max: 2 },
-        audit: { path: join(dir, "state", "audit.db") },
-        daemon: { socket },
-      }),
-    );
-    env = { LUMINAGUARD_RUNTIME_DIR: join(dir, "runtime"), LUMINAGUARD_STATE_DIR: join(dir, "state") };
-    daemon = startProcess([bin, "daemon", "--config", cfg], cleanEnv(env) as Record<string, string>);
-    const up = await eventually(() => existsSync(socket) && daemon!.stderr().includes("listening on"), 30_000, 50);
-    expect(up, daemon.stderr()).toBe(true);
-    expect(daemon.stderr()).toMatch(/MCP server fs: ready/);
+    fx = await DaemonFixture.create("lg-daemon-cli-run-", { agent: { provider: "replay" } });
+    ({ dir, cfg, socket, env } = fx);
+    daemon = await fx.start(30_000);
   }, 90_000);
 
   afterAll(async () => {
     procs.killAll();
-    await daemon?.stop("SIGKILL");
-    await staged?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.cleanup("SIGKILL");
   });
 
   it("without a TTY: follows the task, prints how to approve, and `approvals approve` from another process releases the edit", async () => {

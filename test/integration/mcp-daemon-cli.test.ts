@@ -10,29 +10,24 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { bin, cleanEnv, CliProcesses } from "../helpers/cli-processes.js";
-import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { startProcess, type Started } from "../helpers/loopback.js";
+import { DaemonFixture } from "../helpers/daemon-fixture.js";
 import { eventually } from "../helpers/procs.js";
 import { DaemonClient } from "../../src/daemon/client.js";
 
-
-/** The environment without any provider or LuminaGuard variables (the host's must not leak into the test). */
 const skip = namespaceSkipReason();
 announceSkip("luminaguard mcp list/call with a running daemon", skip);
 const noScript = existsSync("/usr/bin/script") ? undefined : "util-linux `script` is not installed (apt-get install bsdutils)";
 
 describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () => {
-  let staged: StagedServers;
+  let fx: DaemonFixture;
   let dir: string;
   let cfg: string;
   let socket: string;
   let env: Record<string, string>;
-  let daemon: Started | undefined;
   const procs = new CliProcesses(() => env);
   const ws = (name: string): string => join(dir, "ws", name);
 
@@ -50,38 +45,15 @@ describe.skipIf(skip)("luminaguard mcp list / call with a running daemon", () =>
   const auditRows = (): AuditRow[] => JSON.parse(cli(["audit", "list", "--json", "--db", join(dir, "state", "audit.db")]).stdout) as AuditRow[];
 
   beforeAll(async () => {
-    staged = await stageMcpServers(["filesystem"]);
-    dir = await mkdtemp(join(tmpdir(), "lg-mcp-daemon-cli-"));
-    await chmod(dir, 0o755);
-    await mkdir(join(dir, "runtime"), { mode: 0o755 });
-    await mkdir(join(dir, "ws"), { mode: 0o777 });
-    await chmod(join(dir, "ws"), 0o777);
+    fx = await DaemonFixture.create("lg-mcp-daemon-cli-");
+    ({ dir, cfg, socket, env } = fx);
     await writeFile(ws("a.txt"), "one\n", { mode: 0o666 });
-    socket = join(dir, "d.sock");
-    cfg = join(dir, "config.json");
-    // One config for the daemon and every CLI call: daemon.socket is how the CLI finds the daemon.
-    await writeFile(
-      cfg,
-      JSON.stringify({
-        mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
-        approval: { approver: "api" },
-        pool: { min: 0, max: 2 },
-        audit: { path: join(dir, "state", "audit.db") },
-        daemon: { socket },
-      }),
-    );
-    env = { LUMINAGUARD_RUNTIME_DIR: join(dir, "runtime"), LUMINAGUARD_STATE_DIR: join(dir, "state") };
-    daemon = startProcess([bin, "daemon", "--config", cfg], cleanEnv(env) as Record<string, string>);
-    const up = await eventually(() => existsSync(socket) && daemon!.stderr().includes("listening on"), 30_000, 50);
-    expect(up, daemon.stderr()).toBe(true);
-    expect(daemon.stderr()).toMatch(/MCP server fs: ready/);
+    await fx.start(30_000);
   }, 90_000);
 
   afterAll(async () => {
     procs.killAll();
-    await daemon?.stop("SIGTERM");
-    await staged?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.cleanup("SIGTERM");
   });
 
   it("list shows the daemon's server and its classified tools, the same as embedded", () => {
