@@ -300,7 +300,19 @@ export class ServerConnection extends EventEmitter<{ "tools-changed": []; state:
    * NOT re-sent (a tools/call may not be idempotent); the caller decides.
    */
   private sessionLost(client: Client, err: unknown, what: string): McpError | undefined {
-    if (!(err instanceof StreamableHTTPError) || err.code !== 404 || this.factory.kind !== "http") return undefined;
+    if (this.factory.kind !== "http") return undefined;
+    if (isBrokenConnection(err)) {
+      // The request may or may not have reached the server: never re-send it (it may not be idempotent),
+      // but start a new session now: a server that restarted would refuse the old one anyway.
+      this.onLost(client);
+      this.lastError = `the connection broke during ${what}; opening a new session`;
+      return new McpError(
+        "E_MCP_SERVER_CRASHED",
+        `The connection to MCP server '${this.name}' broke during ${what} (${(err as Error).message}${causeCode(err) ? `: ${causeCode(err)}` : ""}); it may or may not have run there and was not re-sent. LuminaGuard is opening a new session; check the server's state before retrying a call that changes things.`,
+        { cause: err },
+      );
+    }
+    if (!(err instanceof StreamableHTTPError) || err.code !== 404) return undefined;
     this.onLost(client);
     this.lastError = "the server no longer knows our session (HTTP 404); opening a new one";
     return new McpError(
@@ -334,6 +346,16 @@ function refuseServerRequests(client: Client, name: string): void {
     throw new SdkMcpError(ErrorCode.InvalidRequest, `LuminaGuard does not let MCP servers ask the model (sampling/createMessage); server '${name}' was refused.`);
   });
   client.setRequestHandler(ElicitRequestSchema, () => ({ action: "decline" as const }));
+}
+
+/** A network failure of fetch itself (reset, refused, socket closed), as opposed to an HTTP or MCP error. */
+function isBrokenConnection(err: unknown): boolean {
+  return err instanceof TypeError && err.message === "fetch failed";
+}
+
+function causeCode(err: unknown): string | undefined {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 function requestOptions(timeoutMs: number, signal?: AbortSignal): RequestOptions {

@@ -9,13 +9,13 @@ import { createServer, type Server } from "node:http";
 import { McpHub } from "../../src/mcp/hub.js";
 import { parseConfig } from "../../src/config/load.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
-import { MemoryAudit, ScriptedApprover, text } from "../helpers/mcp-hub.js";
+import { MemoryAudit, outcome, ScriptedApprover, text } from "../helpers/mcp-hub.js";
 import { freePort, startProcess, waitForPort, type Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
 
 
-function hubFor(servers: Record<string, unknown>, approver = new ScriptedApprover(), audit = new MemoryAudit()): McpHub {
-  const config = parseConfig({ mcp: { servers, reconnect: { attempts: 2, baseMs: 20, maxMs: 50 }, connectTimeoutSeconds: 10 } });
+function hubFor(servers: Record<string, unknown>, approver = new ScriptedApprover(), audit = new MemoryAudit(), reconnect = { attempts: 2, baseMs: 20, maxMs: 50 }): McpHub {
+  const config = parseConfig({ mcp: { servers, reconnect, connectTimeoutSeconds: 10 } });
   return new McpHub({ config: config.mcp, gate: { rules: [], workspaceRoots: ["/workspace"], timeoutMs: 5_000, approver }, audit });
 }
 
@@ -61,6 +61,31 @@ describe("MCP hub with remote servers over HTTP", () => {
       expect(text(long)).toMatch(/completed/i);
     } finally {
       await hub.close();
+    }
+  });
+
+  it("a server that goes away mid-session: the call fails typed, is not re-sent, and the hub opens a new session when it is back", async () => {
+    const port = await freePort();
+    const start = () => startProcess([process.execPath, staged.hostPath("everything"), "streamableHttp"], { PORT: String(port) });
+    let server = start();
+    await waitForPort(port);
+    // Enough reconnect budget (~15 s) to outlast the server's restart.
+    const hub = hubFor({ ev: { url: `http://127.0.0.1:${port}/mcp`, allow: [`127.0.0.1:${port}`], transport: "streamable-http" } }, undefined, undefined, { attempts: 30, baseMs: 100, maxMs: 500 });
+    try {
+      await hub.start();
+      expect(hub.status()[0]!.state).toBe("ready");
+      await server.stop();
+      const res = await hub.call("ev__echo", { message: "into the void" });
+      expect(outcome(res).code).toBe("E_MCP_SERVER_CRASHED");
+      expect(text(res)).toMatch(/connection to MCP server 'ev' broke .* was not re-sent/);
+      server = start();
+      await waitForPort(port);
+      expect(await eventually(() => hub.status()[0]!.state === "ready", 20_000, 100)).toBe(true);
+      expect(hub.status()[0]!.restarts).toBe(1);
+      expect(text(await hub.call("ev__echo", { message: "back" }))).toContain("back");
+    } finally {
+      await hub.close();
+      await server.stop();
     }
   });
 
