@@ -15,7 +15,7 @@
  * achieved rate rather than an unbounded pile-up. LOAD_BACKENDS=namespace,gvisor
  * limits the run to those backends.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../src/sandbox/backends.js";
@@ -25,6 +25,7 @@ import { toSandboxSpec } from "../src/config/schema.js";
 import { runtimeDir } from "../src/config/paths.js";
 import type { Backend, BackendName, SandboxSpec } from "../src/sandbox/types.js";
 import { percentile, repoRoot } from "./stats.js";
+import { foldersNamed } from "../test/helpers/leftovers.js";
 
 const SOAK_MS = Number(process.env.SOAK_SECONDS ?? 600) * 1000;
 const CONCURRENCY = Math.max(1, Number(process.env.LOAD_CONCURRENCY ?? 4));
@@ -61,28 +62,9 @@ function rate(name: BackendName): number {
   return v > 0 ? v : DEFAULT_RATE[name];
 }
 
-/** Folders named like one of `ids` under `root`, to `depth` levels. */
+/** Folders named for one of `ids` (the id itself, or `<id>.`/`<id>-` prefixed) under `root`, to `depth` levels. */
 function findNamed(root: string, ids: Set<string>, depth: number): string[] {
-  const out: string[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync(root);
-  } catch {
-    return out;
-  }
-  for (const name of entries) {
-    const p = join(root, name);
-    let dir: boolean;
-    try {
-      dir = statSync(p).isDirectory();
-    } catch {
-      continue; // removed while we looked
-    }
-    if (!dir) continue;
-    if (ids.has(name) || [...ids].some((id) => name.startsWith(`${id}.`) || name.startsWith(`${id}-`))) out.push(p);
-    else if (depth > 0) out.push(...findNamed(p, ids, depth - 1));
-  }
-  return out;
+  return foldersNamed(root, (name) => ids.has(name) || [...ids].some((id) => name.startsWith(`${id}.`) || name.startsWith(`${id}-`)), depth);
 }
 
 /** Our descendants (any depth), plus any process whose command line names one of our sandboxes (runsc, qemu may be reparented). */

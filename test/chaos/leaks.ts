@@ -6,30 +6,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { pidsWithMarker } from "../helpers/procs.js";
+import { foldersNamed } from "../helpers/leftovers.js";
 
-/** Folders under `root` (to `depth` levels) whose name passes `match`. */
-export function foldersNamed(root: string, match: (name: string) => boolean, depth: number): string[] {
-  const out: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const p = join(root, name);
-    try {
-      if (!statSync(p).isDirectory()) continue;
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (match(name)) out.push(p);
-    else if (depth > 0) out.push(...foldersNamed(p, match, depth - 1));
-  }
-  return out;
-}
+export { foldersNamed };
 
 /** Host processes whose command line or cgroup path names `marker`. */
 export function processesNaming(marker: string): string[] {

@@ -1,36 +1,57 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runtimeDir } from "../../src/config/paths.js";
 
-/** Folders named like one of `ids` anywhere under `root`, to `depth` levels. */
-function findNamed(root: string, ids: Set<string>, depth: number): string[] {
+/** Folders under `root` (to `depth` levels) whose name passes `match`; a matching folder is not searched further. */
+export function foldersNamed(root: string, match: (name: string) => boolean, depth: number): string[] {
   const out: string[] = [];
-  let entries: string[];
+  let names: string[];
   try {
-    entries = readdirSync(root);
+    names = readdirSync(root);
   } catch {
     return out;
   }
-  for (const name of entries) {
+  for (const name of names) {
     const p = join(root, name);
-    const dir = (() => {
-      try {
-        return statSync(p).isDirectory();
-      } catch {
-        return false; // removed while we looked
-      }
-    })();
-    if (!dir) continue;
-    if (ids.has(name)) out.push(p);
-    else if (depth > 0) out.push(...findNamed(p, ids, depth - 1));
+    try {
+      if (!statSync(p).isDirectory()) continue;
+    } catch {
+      continue; // removed while we looked
+    }
+    if (match(name)) out.push(p);
+    else if (depth > 0) out.push(...foldersNamed(p, match, depth - 1));
   }
   return out;
+}
+
+/** Folders named exactly like one of `ids` under `root`, to `depth` levels. */
+function findNamed(root: string, ids: Set<string>, depth: number): string[] {
+  return foldersNamed(root, (name) => ids.has(name), depth);
 }
 
 /** Scratch folders and cgroups of namespace sandboxes that still exist. */
 export async function namespaceLeftovers(ids: string[]): Promise<string[]> {
   const set = new Set(ids);
   return [...findNamed(join(runtimeDir(), "sandboxes"), set, 1), ...findNamed("/sys/fs/cgroup", set, 7)];
+}
+
+/**
+ * Namespace sandboxes under `<runtime>/sandboxes/<owner>/` still alive: a scratch
+ * folder with anything in it, or a cgroup (for tests that run the CLI or a daemon
+ * as a process, so they do not know the ids in advance).
+ */
+export async function liveSandboxes(runtime: string): Promise<string[]> {
+  const root = join(runtime, "sandboxes");
+  const live: string[] = [];
+  for (const owner of await readdir(root).catch(() => [] as string[])) {
+    for (const id of await readdir(join(root, owner)).catch(() => [] as string[])) {
+      const inside = await readdir(join(root, owner, id)).catch(() => [] as string[]);
+      const cgroups = (await namespaceLeftovers([id])).filter((p) => p.startsWith("/sys/fs/cgroup"));
+      if (inside.length > 0 || cgroups.length > 0) live.push(id);
+    }
+  }
+  return live;
 }
 
 /** QEMU processes named for one of `ids` (QEMU's -name shows in its command line). */

@@ -14,32 +14,13 @@ import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
 import { cleanEnv } from "../helpers/cli-processes.js";
 import { stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
 import { startLlmServer, type LlmServer } from "../helpers/agent-llm.js";
-import { namespaceLeftovers } from "../helpers/leftovers.js";
+import { liveSandboxes } from "../helpers/leftovers.js";
 
 const skip = namespaceSkipReason();
 announceSkip("luminaguard run/chat/task", skip);
 const bin = resolve(import.meta.dirname, "../../bin/luminaguard");
 const README = "# Demo\n\nThis is teh demo.\n";
 
-/**
- * Sandboxes under <runtime>/sandboxes/<owner>/ that are still alive: a scratch folder with
- * anything in it, or a cgroup. (With a caller's workspace, destroy() empties the scratch
- * folder but leaves the folder itself; see the report.)
- */
-async function liveSandboxes(runtime: string): Promise<string[]> {
-  const root = join(runtime, "sandboxes");
-  const live: string[] = [];
-  for (const owner of await readdir(root).catch(() => [] as string[])) {
-    for (const id of await readdir(join(root, owner)).catch(() => [] as string[])) {
-      const inside = await readdir(join(root, owner, id)).catch(() => [] as string[]);
-      const cgroups = (await namespaceLeftovers([id])).filter((p) => p.startsWith("/sys/fs/cgroup"));
-      if (inside.length > 0 || cgroups.length > 0) live.push(id);
-    }
-  }
-  return live;
-}
-
-/** The environment without any provider variables (the host's must not leak into the test). */
 describe.skipIf(skip)("luminaguard run / chat / task", () => {
   let staged: StagedServers;
   let dir: string;

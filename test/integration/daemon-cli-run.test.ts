@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { announceSkip, namespaceSkipReason } from "../helpers/capabilities.js";
@@ -18,7 +18,7 @@ import { bin, cleanEnv, CliProcesses } from "../helpers/cli-processes.js";
 import { DaemonFixture } from "../helpers/daemon-fixture.js";
 import type { Started } from "../helpers/loopback.js";
 import { eventually } from "../helpers/procs.js";
-import { namespaceLeftovers } from "../helpers/leftovers.js";
+import { liveSandboxes } from "../helpers/leftovers.js";
 import { DaemonClient } from "../../src/daemon/client.js";
 
 const README = "# Demo\n\nThis is teh demo.\n";
@@ -60,20 +60,6 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
   let env: Record<string, string>;
   let daemon: Started | undefined;
   const procs = new CliProcesses(() => env);
-
-  /** Sandboxes under <runtime>/sandboxes/ still alive: a scratch folder with anything in it, or a cgroup. */
-  async function liveSandboxes(): Promise<string[]> {
-    const root = join(dir, "runtime", "sandboxes");
-    const live: string[] = [];
-    for (const owner of await readdir(root).catch(() => [] as string[])) {
-      for (const id of await readdir(join(root, owner)).catch(() => [] as string[])) {
-        const inside = await readdir(join(root, owner, id)).catch(() => [] as string[]);
-        const cgroups = (await namespaceLeftovers([id])).filter((p) => p.startsWith("/sys/fs/cgroup"));
-        if (inside.length > 0 || cgroups.length > 0) live.push(id);
-      }
-    }
-    return live;
-  }
 
   beforeAll(async () => {
     fx = await DaemonFixture.create("lg-daemon-cli-run-", { agent: { provider: "replay" } });
@@ -192,7 +178,7 @@ describe.skipIf(skip)("luminaguard run / approvals with a running daemon", () =>
     await daemon!.stop("SIGTERM");
     expect(daemon!.child.exitCode, daemon!.stderr()).toBe(0);
     expect(existsSync(socket)).toBe(false);
-    expect(await liveSandboxes()).toEqual([]);
+    expect(await liveSandboxes(join(dir, "runtime"))).toEqual([]);
     // With the daemon gone, `run` is embedded again and approvals say where they live.
     const r = cli(["approvals", "list", "--config", cfg], env);
     expect(r.status).toBe(125);
