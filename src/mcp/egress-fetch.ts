@@ -10,35 +10,43 @@ import { McpError } from "./errors.js";
 
 const MAX_REDIRECTS = 5;
 
-/** Throws E_MCP_EGRESS_DENIED unless `url` is allowed; returns nothing when it is. */
-export function checkEgress(server: string, allow: readonly string[], url: URL): void {
-  const list = compileAllowList(allow);
-  if (list.invalid.length > 0) {
-    throw new McpError("E_MCP_EGRESS_DENIED", `mcp.servers.${server}.allow has entries that are not host, host:port or *.domain: ${list.invalid.join(", ")}.`);
-  }
-  const target = canonicalHost(url.hostname);
-  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
-  const verdict = target ? matchTarget(list, target, port) : undefined;
-  if (!verdict?.allowed) {
-    throw new McpError(
-      "E_MCP_EGRESS_DENIED",
-      `MCP server '${server}': ${url.host} is not in its egress allow-list, so LuminaGuard did not connect. Add "${url.port === "" ? url.hostname : url.host}" to mcp.servers.${server}.allow if you trust it.`,
-      { details: { url: url.origin } },
-    );
-  }
+/** One server's egress rule, compiled once (every request, redirect hops included, is checked against it). */
+export interface EgressGuard {
+  /** Throws E_MCP_EGRESS_DENIED unless `url` is allowed; returns nothing when it is. */
+  check(url: URL): void;
+  /** A fetch that refuses anything outside the allow-list (including redirect targets). */
+  fetch: FetchLike;
 }
 
-/** A fetch that refuses anything outside `allow` (including redirect targets). */
-export function egressFetch(server: string, allow: readonly string[], base: FetchLike = fetch): FetchLike {
-  return async (input, init) => {
-    let url = new URL(input);
-    for (let hop = 0; ; hop++) {
-      checkEgress(server, allow, url);
-      const res = await base(url, { ...init, redirect: "manual" });
-      const location = res.status >= 300 && res.status < 400 ? res.headers.get("location") : null;
-      if (location === null) return res;
-      if (hop >= MAX_REDIRECTS) throw new McpError("E_MCP_CONNECT", `MCP server '${server}' redirected more than ${MAX_REDIRECTS} times.`);
-      url = new URL(location, url);
+export function egressGuard(server: string, allow: readonly string[], base: FetchLike = fetch): EgressGuard {
+  const list = compileAllowList(allow);
+  const check = (url: URL): void => {
+    if (list.invalid.length > 0) {
+      throw new McpError("E_MCP_EGRESS_DENIED", `mcp.servers.${server}.allow has entries that are not host, host:port or *.domain: ${list.invalid.join(", ")}.`);
     }
+    const target = canonicalHost(url.hostname);
+    const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+    const verdict = target ? matchTarget(list, target, port) : undefined;
+    if (!verdict?.allowed) {
+      throw new McpError(
+        "E_MCP_EGRESS_DENIED",
+        `MCP server '${server}': ${url.host} is not in its egress allow-list, so LuminaGuard did not connect. Add "${url.port === "" ? url.hostname : url.host}" to mcp.servers.${server}.allow if you trust it.`,
+        { details: { url: url.origin } },
+      );
+    }
+  };
+  return {
+    check,
+    fetch: async (input, init) => {
+      let url = new URL(input);
+      for (let hop = 0; ; hop++) {
+        check(url);
+        const res = await base(url, { ...init, redirect: "manual" });
+        const location = res.status >= 300 && res.status < 400 ? res.headers.get("location") : null;
+        if (location === null) return res;
+        if (hop >= MAX_REDIRECTS) throw new McpError("E_MCP_CONNECT", `MCP server '${server}' redirected more than ${MAX_REDIRECTS} times.`);
+        url = new URL(location, url);
+      }
+    },
   };
 }

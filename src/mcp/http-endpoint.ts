@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import type { HttpServerConfig } from "../config/schema.js";
 import type { EndpointFactory, ServerEndpoint } from "./endpoint.js";
-import { checkEgress, egressFetch } from "./egress-fetch.js";
+import { egressGuard } from "./egress-fetch.js";
 import { httpStatusOf } from "./backoff.js";
 
 /** Statuses from a Streamable HTTP attempt that suggest the server speaks only HTTP+SSE. */
@@ -15,13 +15,14 @@ const TRY_SSE = new Set([400, 404, 405]);
 
 export function httpEndpoints(name: string, cfg: HttpServerConfig): EndpointFactory {
   const url = new URL(cfg.url);
-  const fetchFn = egressFetch(name, cfg.allow);
+  const guard = egressGuard(name, cfg.allow);
+  const fetchFn = guard.fetch;
   const requestInit = { headers: cfg.headers };
   const make = (kind: "streamable-http" | "sse"): EndpointFactory => ({
     kind: "http",
     where: `${url.href} (${kind === "sse" ? "HTTP+SSE" : "Streamable HTTP"})`,
     async open(): Promise<ServerEndpoint> {
-      checkEgress(name, cfg.allow, url);
+      guard.check(url);
       const transport = kind === "sse" ? new SSEClientTransport(url, { fetch: fetchFn, requestInit }) : new StreamableHTTPClientTransport(url, { fetch: fetchFn, requestInit });
       return {
         transport,
