@@ -199,10 +199,10 @@ export class SandboxPool {
     return this.active() + this.idle.length;
   }
 
-  /** The oldest idle sandbox still alive; ones that died while idle (a crashed VM) are cleaned up. */
+  /** The oldest idle sandbox still alive; ones that died while idle (a crashed VM, a restarted guest agent) are cleaned up. */
   private takeIdle(): Sandbox | undefined {
     for (let sb = this.idle.shift(); sb; sb = this.idle.shift()) {
-      if (!sb.destroyed) return sb;
+      if (!sb.destroyed && !sb.broken) return sb;
       void this.destroy(sb);
     }
     return undefined;

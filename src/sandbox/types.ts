@@ -6,6 +6,7 @@
 import type { SeccompLevel, SeccompMode } from "../policy/seccomp/profile.js";
 import type { NetworkPolicy } from "../policy/firewall/policy.js";
 import type { SandboxNetwork } from "./network.js";
+import type { SandboxError } from "./errors.js";
 
 export type BackendName = "namespace" | "microvm" | "gvisor";
 
@@ -112,6 +113,12 @@ export interface Sandbox {
   /** Kill everything inside and free every host resource. Safe to call twice. */
   destroy(): Promise<void>;
   readonly destroyed: boolean;
+  /**
+   * Set when the sandbox broke on its own (its VM exited, its guest agent went
+   * silent or restarted): every call now fails with this error, and destroy()
+   * still frees it. A pool never hands out a broken sandbox.
+   */
+  readonly broken?: SandboxError | undefined;
 }
 
 export interface Backend {

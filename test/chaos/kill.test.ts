@@ -2,9 +2,12 @@
  * Chaos: kill -9 (or freeze) the runtime of a sandbox in the middle of a call,
  * through the warm pool, on each backend: namespace (bwrap, networked, so its
  * netns/veth/nft chain are checked too), gVisor (runsc-sandbox, the sentry)
- * and micro-VM (QEMU frozen with SIGSTOP: the guest agent goes silent). The
- * exec ends within a bound (a hang check, not a speed check), the pool hands
- * out a working replacement, and after close nothing of ours is left.
+ * and micro-VM (QEMU killed; QEMU frozen with SIGSTOP: the guest agent goes
+ * silent; the guest agent itself killed -9 inside the VM, which the guest's
+ * init restarts). The exec ends within a bound (a hang check, not a speed
+ * check), the pool hands out a working replacement, and after close nothing
+ * of ours is left. Last, a micro-VM killed while it waits idle in the pool is
+ * not handed out.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +21,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { toSandboxSpec } from "../../src/config/schema.js";
 import { runtimeDir } from "../../src/config/paths.js";
 import type { Backend, ExecResult, Sandbox, SandboxSpec } from "../../src/sandbox/types.js";
+import type { GuestClient } from "../../src/sandbox/agent-client.js";
 import { announceSkip, gvisorSkipReason, microvmSkipReason, namespaceSkipReason } from "../helpers/capabilities.js";
 import { microvmLeftovers, namespaceLeftovers } from "../helpers/leftovers.js";
 import { foldersNamed, networkObjects, sandboxLeaks } from "./leaks.js";
@@ -84,8 +88,8 @@ interface Case {
   skip: string | undefined;
   backend: () => Backend;
   spec: () => SandboxSpec;
-  /** One fault per round, each on a fresh lease: hurt the runtime (returns the pids hit), then check the ending. */
-  rounds: { strike(sb: Sandbox): number[]; expectEnding(ended: ExecResult | Error): void }[];
+  /** One fault per round, each on a fresh lease: set up (optional), hurt the runtime (returns the pids hit), then check the ending. */
+  rounds: { prepare?(sb: Sandbox): Promise<void>; strike(sb: Sandbox): number[]; expectEnding(ended: ExecResult | Error): void }[];
   leftovers(ids: string[]): Promise<string[]>;
   /** Host folders a sandbox lives in (checked gone after close). */
   folders(id: string): string[];
@@ -98,6 +102,26 @@ const killAll = (pids: number[], signal: NodeJS.Signals): number[] => {
 
 /** QEMU processes frozen by a round, thawed before the pool closes. */
 let frozen: number[] = [];
+
+/** The host's client of a micro-VM sandbox's guest agent (the one channel into the guest). */
+const agentOf = (sb: Sandbox): GuestClient => (sb as unknown as { parts: { agent: GuestClient } }).parts.agent;
+
+/**
+ * kill -9 the guest agent from inside its VM. Commands run as uid 65534 under
+ * bwrap and cannot signal the agent (root), so the host first reconfigures
+ * this sandbox the way the protocol allows a host to (`configure` with
+ * confine "none", uid 0: the host owns the guest), and the command then runs
+ * as the guest's root. Reconfiguring stops the confined spawner and whatever
+ * it started, so it happens before the long call, which then runs unconfined.
+ */
+const unconfine = (sb: Sandbox): Promise<void> => agentOf(sb).configure({ confine: "none", uid: 0, gid: 0 });
+
+function killGuestAgent(sb: Sandbox): number[] {
+  const pid = agentOf(sb).hello.pid;
+  // This command dies with the agent (its exit can no longer be reported): its ending is not the test's.
+  void collect(sb.exec(["kill", "-9", String(pid)])).catch(() => {});
+  return [pid];
+}
 
 const nsSkip = namespaceSkipReason();
 const gvSkip = nsSkip ?? gvisorSkipReason();
@@ -157,6 +181,24 @@ const CASES: Case[] = [
     leftovers: microvmLeftovers,
     folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
   },
+  {
+    name: "micro-VM: SIGKILL to the guest agent inside the VM (the guest's init restarts it)",
+    skip: vmSkip,
+    // The default heartbeat (a ping every 5 s, lost after 20 s), on purpose: the restarted agent answers
+    // pings, so only the host's reading of its fresh hello (another pid) can end the call.
+    backend: () => new MicrovmBackend({ prestarted: 0 }),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    rounds: [
+      {
+        prepare: unconfine,
+        strike: killGuestAgent,
+        // The new agent has none of the old one's confinement, spawner or commands: the call is lost.
+        expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_GUEST_LOST", message: expect.stringMatching(/the guest agent restarted \(pid \d+ became \d+\)/) }),
+      },
+    ],
+    leftovers: microvmLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
+  },
 ];
 
 for (const c of CASES) {
@@ -174,6 +216,7 @@ for (const c of CASES) {
           const sb = lease.sandbox;
           const short = shortOf(sb);
           if (short) shorts.push(short);
+          await round.prepare?.(sb);
           const { started, ended } = longCall(sb);
           expect(await bounded(started)).toBe(true);
           const victims = round.strike(sb);
@@ -211,3 +254,43 @@ for (const c of CASES) {
     }, 300_000);
   });
 }
+
+announceSkip("chaos kill: micro-VM killed while idle in the pool", vmSkip);
+describe.skipIf(vmSkip !== undefined)("kill while idle in the pool: micro-VM (SIGKILL to QEMU of a warm sandbox)", () => {
+  it("the pool does not hand out the dead sandbox: the lease gets a fresh, working one, and nothing leaks", async () => {
+    const ids: string[] = [];
+    const backend = new MicrovmBackend({ prestarted: 0 });
+    const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
+    const pool = new SandboxPool({ backend, spec, min: 1, max: 2, maxQueue: 4, leaseTimeoutMs: 240_000, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
+    try {
+      await pool.start();
+      expect(pool.stats().idle).toBe(1);
+      const victim = ids[0]!;
+      const qemu = killAll(pidsOf(victim, (a) => a.includes("qemu-system")), "SIGKILL");
+      expect(qemu.length, `no QEMU of ${victim} found to kill`).toBeGreaterThan(0);
+      // Until QEMU's exit is seen the sandbox cannot know; the pool's next lease comes after it
+      // (gone from /proc means reaped, and the exit event follows at once; the pause is slack for it).
+      let waiting = true;
+      const gone = async (): Promise<void> => {
+        while (waiting && pidsOf(victim, (a) => a.includes("qemu-system")).length > 0) await new Promise((r) => setTimeout(r, 50));
+      };
+      const exit = await bounded(gone());
+      waiting = false;
+      expect(exit, "the killed QEMU never went away").not.toBe("hang");
+      await new Promise((r) => setTimeout(r, 500));
+
+      const lease = await pool.lease();
+      expect(lease.sandbox.id, "the pool handed out the sandbox whose VM was killed").not.toBe(victim);
+      expect(lease.hit).toBe(false);
+      const ok = await collect(lease.sandbox.exec(["sh", "-c", "echo alive"]));
+      expect(ok.stdout.toString()).toBe("alive\n");
+      await lease.release();
+    } finally {
+      await pool.close();
+      await backend.close?.();
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    const leaks = [...(await microvmLeftovers(ids)), ...ids.flatMap((id) => sandboxLeaks(id, foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1)))];
+    expect(leaks).toEqual([]);
+  }, 300_000);
+});

@@ -77,6 +77,15 @@ export class MicrovmSandbox implements Sandbox {
     return this.destroying !== undefined;
   }
 
+  /**
+   * Why this sandbox is unusable though nobody destroyed it: QEMU exited, or the
+   * agent went silent or restarted (a new agent has none of the confinement, the
+   * spawner or the commands the old one had). The pool then does not hand it out.
+   */
+  get broken(): SandboxError | undefined {
+    return this.crashed ?? this.lost;
+  }
+
   /** Guest processes whose command line contains `text` (the host cannot see inside the VM). */
   async processesMatching(text: string): Promise<number> {
     if (this.destroying || this.crashed) return 0;
