@@ -5,6 +5,8 @@ import { toSandboxSpec } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { createBackend } from "../sandbox/backends.js";
 import { LuminaError, UsageError } from "../errors.js";
+import { diskFullError } from "../sandbox/errors.js";
+import type { ExecResult } from "../sandbox/types.js";
 import { EXIT, printError } from "./output.js";
 import { signalToExitCode } from "./exit-codes.js";
 import { networkFromFlags, type NetFlags } from "./net-flags.js";
@@ -12,6 +14,7 @@ import { networkFromFlags, type NetFlags } from "./net-flags.js";
 interface ExecFlags extends NetFlags {
   backend?: string;
   memory?: string;
+  disk?: string;
   cpus?: string;
   pids?: string;
   timeout?: string;
@@ -35,6 +38,7 @@ Exit codes:
 Examples:
   luminaguard exec -- echo hello
   luminaguard exec --memory 256M --pids 64 --timeout 30s -- python3 script.py
+  luminaguard exec --disk 64M -- sh -c 'make build'   # ENOSPC past 64 MiB in /tmp + /workspace
   luminaguard exec --workspace ./project --seccomp strict -- sh -c 'ls -la'`;
 
 /** Accumulates a repeatable flag. */
@@ -56,6 +60,7 @@ function specFromFlags(flags: ExecFlags) {
   const seccomp = { ...((sandbox.seccomp as Record<string, unknown> | undefined) ?? {}) };
   if (flags.backend) sandbox.backend = flags.backend;
   if (flags.memory) limits.memory = flags.memory;
+  if (flags.disk) limits.disk = flags.disk;
   if (flags.cpus) limits.cpus = toNumber(flags.cpus, "--cpus");
   if (flags.pids) limits.pids = toNumber(flags.pids, "--pids");
   if (flags.seccomp) seccomp.level = flags.seccomp;
@@ -108,6 +113,9 @@ async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
       for await (const chunk of from) if (!to.write(chunk)) await new Promise((r) => to.once("drain", r));
     };
     const [, , result] = await Promise.all([pump(handle.stdout, process.stdout), pump(handle.stderr, process.stderr), handle.wait().catch((e: unknown) => e)]);
+    // A full disk never changes the exit code (the command decided what ENOSPC meant); it is said after the output.
+    const ended = (result instanceof LuminaError ? result.details?.result : result) as ExecResult | undefined;
+    if (ended?.diskFull) printError(diskFullError(spec.limits.diskBytes));
     if (result instanceof LuminaError) {
       printError(result);
       if (result.code === "E_EXEC_TIMEOUT") return EXIT.timeout;
@@ -135,6 +143,7 @@ export function execCommand(): Command {
     .argument("<command...>", "the command and its arguments (put them after --)")
     .addOption(new Option("--backend <name>", "isolation backend").choices(["namespace", "microvm", "gvisor"]))
     .option("--memory <size>", "memory limit for the whole sandbox, e.g. 256M, 1G (default 512M)")
+    .option("--disk <size>", "size of the sandbox's /tmp and /workspace together, e.g. 64M, 2G (default 1G; in RAM on the namespace backend, counted in --memory; not a --workspace folder)")
     .option("--cpus <n>", "CPU quota in cores, e.g. 0.5 (default 1)")
     .option("--pids <n>", "maximum processes and threads, including the launcher's 2 (default 256)")
     .option("--timeout <duration>", "kill the command and everything it started after this long, e.g. 30s, 2m")

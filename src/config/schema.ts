@@ -38,6 +38,8 @@ export const limitsSchema = z.strictObject({
   memory: z._default(z.pipe(size("memory limit"), z.number().check(z.gte(16 * 1024 * 1024, "memory limit must be at least 16M"))), 512 * 1024 * 1024),
   pids: z._default(int(4, 1_000_000, "pids limit must be at least 4 (the launcher uses 2)"), 256),
   cpus: z._default(z.number().check(z.positive(), z.lte(1024)), 1),
+  /** The sandbox's own /tmp and /workspace together (a size-limited tmpfs on the namespace and gVisor backends). */
+  disk: z._default(z.pipe(size("disk limit"), z.number().check(z.gte(1024 * 1024, "disk limit must be at least 1M"), z.lte(2 ** 50, "disk limit must be at most 1P"))), 1024 * 1024 * 1024),
 });
 
 export const mountSchema = z.strictObject({
@@ -187,7 +189,7 @@ export type McpServerConfig = StdioServerConfig | HttpServerConfig;
 export function toSandboxSpec(c: SandboxConfig): SandboxSpec {
   return {
     backend: c.backend,
-    limits: { memoryBytes: c.limits.memory, pids: c.limits.pids, cpus: c.limits.cpus },
+    limits: { memoryBytes: c.limits.memory, pids: c.limits.pids, cpus: c.limits.cpus, diskBytes: c.limits.disk },
     seccomp: { level: c.seccomp.level, mode: c.seccomp.mode },
     network: c.network,
     workspace: c.workspace,

@@ -1,4 +1,5 @@
 import { LuminaError } from "../errors.js";
+import { formatSize } from "../config/size.js";
 
 /** Stable codes of sandbox errors. */
 export type SandboxErrorCode =
@@ -13,6 +14,8 @@ export type SandboxErrorCode =
   | "E_EXEC_ABORTED" // the caller aborted the command
   | "E_OOM" // the sandbox hit its memory limit and the kernel killed a process
   | "E_PIDS_LIMIT" // the sandbox hit its process limit
+  | "E_DISK_FULL" // the sandbox's /tmp and /workspace are full (limits.disk)
+  | "E_DISK_SETUP" // the sandbox's size-limited scratch disk could not be mounted or unmounted
   | "E_CGROUP" // cgroup limits could not be set up
   | "E_SANDBOX_CRASHED" // the sandbox's runtime (gVisor's sentry) died; destroy it and use a new sandbox
   | "E_FILE_TOO_LARGE" // a file read/write exceeded the size limit
@@ -46,4 +49,17 @@ export class SandboxError extends LuminaError {
 /** The error every backend throws when a destroyed sandbox is used. */
 export function sandboxDestroyed(id: string): SandboxError {
   return new SandboxError("E_SANDBOX_DESTROYED", `Sandbox ${id} was destroyed; lease a new one for this command.`);
+}
+
+/**
+ * The sandbox's scratch disk (/tmp and its own /workspace) is full. `limitBytes`
+ * is known to the caller of a spec (the CLI); the files API only knows the disk said ENOSPC.
+ */
+export function diskFullError(limitBytes?: number, details: Record<string, unknown> = {}): SandboxError {
+  const size = limitBytes === undefined ? "" : `, ${formatSize(limitBytes)}`;
+  return new SandboxError(
+    "E_DISK_FULL",
+    `The sandbox's disk (/tmp and /workspace together${size}) is full, so writes fail with "No space left on device". Raise --disk (sandbox.limits.disk in the config), or delete files in the sandbox first.`,
+    { details: { ...details, ...(limitBytes === undefined ? {} : { limitBytes }) } },
+  );
 }

@@ -9,7 +9,7 @@
  */
 import { posix } from "node:path";
 import type { ExecHandle, ExecOptions, FileEntry, SandboxFiles } from "./types.js";
-import { SandboxError } from "./errors.js";
+import { SandboxError, diskFullError } from "./errors.js";
 import { collect } from "./collect.js";
 
 /** The writable roots a files call may touch; relative paths resolve against the first. */
@@ -35,6 +35,7 @@ function failure(op: string, path: string, stderr: Buffer): SandboxError {
   if (/No such file or directory/.test(text)) {
     return new SandboxError("E_FILE_NOT_FOUND", `${op} ${path}: no such file or directory in the sandbox.`, { details: { path } });
   }
+  if (/No space left on device/.test(text)) return diskFullError(undefined, { path });
   return new SandboxError("E_FILE_IO", `${op} ${path} failed in the sandbox: ${text || "unknown error"}`, { details: { path } });
 }
 

@@ -23,6 +23,8 @@ export interface HostProcessOptions {
   exitCodeEncodesSignal: boolean;
   /** Send a signal to every process of this command (not only the launcher). */
   killTree(pid: number, signal: NodeJS.Signals): void;
+  /** After exit, before `explain`: facts to add to the result (e.g. a full scratch disk). */
+  annotate?(result: ExecResult): Promise<ExecResult>;
   /** After exit: an error that explains the ending better than the exit code, if any. */
   explain?(result: ExecResult): Promise<SandboxError | undefined>;
   /** Called once the process and its streams have ended. */
@@ -73,7 +75,8 @@ export function startHostProcess(opts: HostProcessOptions): ExecHandle {
     opts.onDone?.();
   });
 
-  const result = done.then(async (res) => {
+  const result = done.then(async (raw) => {
+    const res = opts.annotate ? await opts.annotate(raw) : raw;
     if (watch.ending) throw endingError(watch.ending, res, opts.timeoutMs);
     const explained = await opts.explain?.(res);
     if (explained) throw explained;

@@ -10,14 +10,23 @@ import type { SandboxError } from "./errors.js";
 
 export type BackendName = "namespace" | "microvm" | "gvisor";
 
-/** Resource limits applied to the whole sandbox (all its processes together). */
-export interface SandboxLimits {
+/** The limits a cgroup enforces for the whole sandbox (all its processes together). */
+export interface CgroupLimits {
   /** Memory limit in bytes (RAM; swap is disabled for the sandbox). */
   memoryBytes: number;
   /** Maximum number of processes and threads. */
   pids: number;
   /** CPU quota in cores (0.5 = half a core). */
   cpus: number;
+}
+
+/** Resource limits applied to the whole sandbox (all its processes together). */
+export interface SandboxLimits extends CgroupLimits {
+  /**
+   * Size of the sandbox's own scratch disk: /tmp and a fresh /workspace together
+   * (not a caller's workspace folder, which stays on the host's disk). See docs/sandbox.md.
+   */
+  diskBytes: number;
 }
 
 /** What a sandbox should look like; validated at the edge by config/schema. */
@@ -68,6 +77,13 @@ export interface ExecResult {
   /** Signal name ("SIGKILL"), or null on a normal exit. */
   signal: NodeJS.Signals | null;
   durationMs: number;
+  /**
+   * True when the sandbox's bounded scratch disk (/tmp and its own /workspace) was
+   * full as the command ended, so its writes likely failed with ENOSPC. A state,
+   * not an event counted by the kernel like an OOM kill, so it is a flag on the
+   * result and never turns a result into an error. Absent when not full.
+   */
+  diskFull?: true;
 }
 
 /** A running process inside a sandbox. */

@@ -139,7 +139,7 @@ export class FakeSandbox implements Sandbox {
 export function testSpec(): SandboxSpec {
   return {
     backend: "namespace",
-    limits: { memoryBytes: 256 * 1024 * 1024, pids: 64, cpus: 1 },
+    limits: { memoryBytes: 256 * 1024 * 1024, pids: 64, cpus: 1, diskBytes: 1024 * 1024 * 1024 },
     seccomp: { level: "default", mode: "enforce" },
     network: "none",
     maxFileBytes: 1024 * 1024,

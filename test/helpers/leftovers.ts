@@ -30,15 +30,21 @@ function findNamed(root: string, ids: Set<string>, depth: number): string[] {
   return foldersNamed(root, (name) => ids.has(name), depth);
 }
 
-/** Scratch folders and cgroups of namespace sandboxes that still exist. */
+/** Mounts of this mount namespace whose mount point or source names one of `ids` (a scratch disk is both). */
+export function mountsNamed(ids: Set<string>): string[] {
+  const lines = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
+  return lines.filter((l) => [...ids].some((id) => l.includes(id))).map((l) => `mount ${l.split(" ")[4]}`);
+}
+
+/** Scratch folders, scratch-disk mounts and cgroups of namespace sandboxes that still exist. */
 export async function namespaceLeftovers(ids: string[]): Promise<string[]> {
   const set = new Set(ids);
-  return [...findNamed(join(runtimeDir(), "sandboxes"), set, 1), ...findNamed("/sys/fs/cgroup", set, 7)];
+  return [...mountsNamed(set), ...findNamed(join(runtimeDir(), "sandboxes"), set, 1), ...findNamed("/sys/fs/cgroup", set, 7)];
 }
 
 /**
  * Namespace sandboxes under `<runtime>/sandboxes/<owner>/` still alive: a scratch
- * folder with anything in it, or a cgroup (for tests that run the CLI or a daemon
+ * folder with anything in it (a mounted scratch disk shows its tmp/ folder), or a cgroup (for tests that run the CLI or a daemon
  * as a process, so they do not know the ids in advance).
  */
 export async function liveSandboxes(runtime: string): Promise<string[]> {

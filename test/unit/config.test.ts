@@ -46,7 +46,7 @@ describe("config schema", () => {
     const c = parseConfig({});
     expect(toSandboxSpec(c.sandbox)).toEqual({
       backend: "namespace",
-      limits: { memoryBytes: 512 * 1024 ** 2, pids: 256, cpus: 1 },
+      limits: { memoryBytes: 512 * 1024 ** 2, pids: 256, cpus: 1, diskBytes: 1024 ** 3 },
       seccomp: { level: "default", mode: "enforce" },
       network: "none",
       workspace: undefined,
@@ -69,10 +69,23 @@ describe("config schema", () => {
     expect(parseConfig({ sandbox: { limits: { memory: "1G" } } }).sandbox.limits.memory).toBe(1024 ** 3);
   });
 
+  it("reads limits.disk as a size (default 1 GiB) into the spec's diskBytes", () => {
+    const spec = (disk: unknown) => toSandboxSpec(parseConfig({ sandbox: { limits: { disk } } }).sandbox).limits.diskBytes;
+    expect(spec("32M")).toBe(32 * 1024 ** 2);
+    expect(spec("2GiB")).toBe(2 * 1024 ** 3);
+    expect(spec(8 * 1024 ** 2)).toBe(8 * 1024 ** 2);
+    expect(toSandboxSpec(parseConfig({ sandbox: { limits: { memory: "64M" } } }).sandbox).limits.diskBytes).toBe(1024 ** 3);
+    // An MCP server's own sandbox section has the same setting.
+    const c = parseConfig({ mcp: { servers: { fs: { command: "node", sandbox: { limits: { disk: "64M" } } } } } });
+    expect(c.mcp.servers.fs?.type === "stdio" && c.mcp.servers.fs.sandbox.limits.disk).toBe(64 * 1024 ** 2);
+  });
+
   it.each([
     [{ sandbox: { limits: { memory: "12XB" } } }, /memory limit/],
     [{ sandbox: { limits: { memory: "1M" } } }, /at least 16M/],
     [{ sandbox: { limits: { pids: 2 } } }, /pids limit must be at least 4/],
+    [{ sandbox: { limits: { disk: "12XB" } } }, /Invalid disk limit "12XB"/],
+    [{ sandbox: { limits: { disk: "512K" } } }, /disk limit must be at least 1M/],
     [{ sandbox: { seccomp: { level: "loose" } } }, /strict|default|permissive/],
     [{ sandbox: { backend: "docker" } }, /namespace/],
     [{ sandbox: { unknownKey: 1 } }, /unknownKey/],

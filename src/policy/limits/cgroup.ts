@@ -5,7 +5,7 @@
  */
 import { mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import type { SandboxLimits } from "../../sandbox/types.js";
+import type { CgroupLimits } from "../../sandbox/types.js";
 import { errnoOf, readOptional, writeControl } from "./cgroupfs.js";
 import { detectCgroups, hierarchyFor, type CgroupHost } from "./detect.js";
 import { CGROUP_UNAVAILABLE_HINT, LimitsError } from "./errors.js";
@@ -61,7 +61,7 @@ const KILL_BUDGET_MS = 300;
 const RMDIR_BUDGET_MS = 200;
 
 /** Create the cgroup(s) for sandbox `id` with `limits` applied. */
-export async function createSandboxCgroup(id: string, limits: SandboxLimits): Promise<SandboxCgroup> {
+export async function createSandboxCgroup(id: string, limits: CgroupLimits): Promise<SandboxCgroup> {
   validateSandboxId(id);
   const values = limitValues(limits);
   const host = await detectCgroups();

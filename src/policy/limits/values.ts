@@ -1,8 +1,8 @@
 /**
- * Turning SandboxLimits into cgroup file contents: validation and the exact
+ * Turning CgroupLimits into cgroup file contents: validation and the exact
  * writes per cgroup version. Pure, so the arithmetic is unit-tested.
  */
-import type { SandboxLimits } from "../../sandbox/types.js";
+import type { CgroupLimits } from "../../sandbox/types.js";
 import { LimitsError } from "./errors.js";
 
 /** Below this, the launcher, bwrap and a shell cannot even start. */
@@ -23,7 +23,7 @@ export interface LimitValues {
 }
 
 /** Validate limits and compute the cgroup values; throws E_LIMITS_INVALID with the offending field. */
-export function limitValues(limits: SandboxLimits): LimitValues {
+export function limitValues(limits: CgroupLimits): LimitValues {
   const { memoryBytes, pids, cpus } = limits;
   if (!Number.isSafeInteger(memoryBytes) || memoryBytes < MIN_MEMORY_BYTES) {
     throw invalid(`memory limit must be a whole number of bytes of at least ${MIN_MEMORY_BYTES} (4 MiB), got ${String(memoryBytes)}.`, "memoryBytes", memoryBytes);

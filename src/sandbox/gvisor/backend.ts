@@ -31,7 +31,7 @@
 import { chown, mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Backend, Sandbox, SandboxLimits, SandboxSpec } from "../types.js";
+import type { Backend, CgroupLimits, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
 import { checkMounts } from "../mounts.js";
 import { newSandboxId } from "../ids.js";
@@ -64,7 +64,7 @@ const HOST_PIDS_PER_PROCESS = 12;
 const HOST_PIDS_BASE = 256;
 
 /** The host cgroup's limits for a sandbox with `limits`: the runtime's own share added. */
-export function hostLimits(limits: SandboxLimits): SandboxLimits {
+export function hostLimits(limits: CgroupLimits): CgroupLimits {
   return { memoryBytes: limits.memoryBytes + RUNTIME_MEMORY_BYTES, pids: HOST_PIDS_BASE + limits.pids * HOST_PIDS_PER_PROCESS, cpus: limits.cpus };
 }
 

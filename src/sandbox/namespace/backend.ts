@@ -12,6 +12,7 @@ import { ownScratchDir, sweepStaleScratch } from "./scratch.js";
 import type { SandboxNetworking } from "../network.js";
 import { LazyNetworking } from "../lazy-networking.js";
 import type { NetworkRules } from "../../policy/firewall/policy.js";
+import { mountScratchDisk, type ScratchDisk } from "../scratch-disk.js";
 
 export interface NamespaceBackendOptions {
   /** Host uid sandboxes run as when we are root (default 65534). */
@@ -51,7 +52,7 @@ export class NamespaceBackend implements Backend {
 
   /**
    * Verify once that bwrap exists and user namespaces work here, and remove what
-   * crashed earlier processes left behind (their cgroups and scratch folders).
+   * crashed earlier processes left behind (their cgroups, scratch disks and folders).
    */
   check(): Promise<void> {
     this.checked ??= Promise.resolve().then(async () => {
@@ -76,24 +77,31 @@ export class NamespaceBackend implements Backend {
     const ownWorkspace = spec.workspace !== undefined;
     const workspaceDir = ownWorkspace ? resolve(spec.workspace!) : join(dir, "workspace");
     await mkdir(dir, { mode: 0o711 });
+    let disk: ScratchDisk | undefined;
     try {
-      await Promise.all([mkdir(tmpDir, { mode: 0o700 }), ownWorkspace ? Promise.resolve() : mkdir(workspaceDir, { mode: 0o700 })]);
-      if (host.chownScratch) {
-        await Promise.all([chown(tmpDir, identity.uid, identity.gid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, identity.uid, identity.gid)]);
-      }
-      const [cgroup, network] = await Promise.allSettled([createSandboxCgroup(id, spec.limits), spec.network === "none" ? undefined : this.networking().then((n) => n.attach(id, spec.network as NetworkRules))]);
-      if (cgroup.status === "rejected" || network.status === "rejected") {
+      // The disk (mount, then the folders on it), the cgroup and the network are independent: set them up at once.
+      const scratch = mountScratchDisk(dir, id, spec.limits.diskBytes).then(async (d) => {
+        disk = d;
+        await Promise.all([mkdir(tmpDir, { mode: 0o700 }), ownWorkspace ? Promise.resolve() : mkdir(workspaceDir, { mode: 0o700 })]);
+        if (host.chownScratch) {
+          await Promise.all([chown(tmpDir, identity.uid, identity.gid), ownWorkspace ? Promise.resolve() : chown(workspaceDir, identity.uid, identity.gid)]);
+        }
+      });
+      const [folders, cgroup, network] = await Promise.allSettled([scratch, createSandboxCgroup(id, spec.limits), spec.network === "none" ? undefined : this.networking().then((n) => n.attach(id, spec.network as NetworkRules))]);
+      if (folders.status === "rejected" || cgroup.status === "rejected" || network.status === "rejected") {
         if (cgroup.status === "fulfilled") await cgroup.value.destroy().catch(() => undefined);
         if (network.status === "fulfilled") await network.value?.release().catch(() => undefined);
-        throw cgroup.status === "rejected" ? cgroup.reason : (network as PromiseRejectedResult).reason;
+        throw [folders, cgroup, network].find((r): r is PromiseRejectedResult => r.status === "rejected")!.reason;
       }
       let resolvConf: string | undefined;
       if (network.value) {
         resolvConf = join(dir, "resolv.conf");
         await writeFile(resolvConf, network.value.resolvConf(), { mode: 0o644 });
       }
-      return new NamespaceSandbox({ id, spec, host, identity, dir, workspaceDir, tmpDir, ownWorkspace, cgroup: cgroup.value, network: network.value, resolvConf });
+      return new NamespaceSandbox({ id, spec, host, identity, dir, workspaceDir, tmpDir, ownWorkspace, disk: disk!, cgroup: cgroup.value, network: network.value, resolvConf });
     } catch (err) {
+      // Unmount before removing: rm cannot remove a mount point, and would empty the tmpfs for nothing.
+      await (disk as ScratchDisk | undefined)?.release().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       throw err;
     }

@@ -1,5 +1,6 @@
 /**
- * One namespace sandbox: a scratch folder (workspace + tmp), a cgroup that bounds
+ * One namespace sandbox: a scratch folder (workspace + tmp) on its own bounded
+ * disk (scratch-disk.ts), a cgroup that bounds
  * every process of it, and one bubblewrap instance per exec. Execs share the
  * files and the limits, not a process tree, so an exec that dies takes nothing
  * else with it.
@@ -17,6 +18,7 @@ import { formatSize } from "../../config/size.js";
 import type { NamespaceHost, SandboxIdentity } from "./host.js";
 import type { SandboxNetwork } from "../network.js";
 import { enterCgroupArgv, type SandboxCgroup } from "../../policy/limits/index.js";
+import { withDiskState, type ScratchDisk } from "../scratch-disk.js";
 
 interface LimitEvents {
   oomKills: number;
@@ -33,6 +35,8 @@ export interface NamespaceSandboxParts {
   tmpDir: string;
   /** True when the workspace is the caller's folder, which destroy() must keep. */
   ownWorkspace: boolean;
+  /** The size-limited tmpfs mounted on `dir` (or `dir` as it is, unbounded, when not root). */
+  disk: ScratchDisk;
   cgroup: SandboxCgroup;
   /** The firewall's network namespace and rules, when the policy is not "none". */
   network: SandboxNetwork | undefined;
@@ -96,6 +100,7 @@ export class NamespaceSandbox implements Sandbox {
       signal: opts.signal,
       exitCodeEncodesSignal: true,
       killTree: killBwrapTree,
+      annotate: (res) => withDiskState(res, this.parts.disk),
       explain: (res) => this.explainEnding(res),
       onDone: () => this.running.delete(handle),
     });
@@ -118,7 +123,10 @@ export class NamespaceSandbox implements Sandbox {
     this.lastEvents = now;
     const { limits } = this.spec;
     if (now.oomKills > before.oomKills) {
-      return new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${formatSize(limits.memoryBytes)}) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.`, { details: { result: res, limitBytes: limits.memoryBytes } });
+      const files = await this.parts.disk.usedBytes().catch(() => 0);
+      // tmpfs pages are charged to the sandbox's memory cgroup: say so when files are a real part of it.
+      const filesNote = files >= 1024 * 1024 ? ` Files in /tmp and /workspace count toward it (${formatSize(files)} now); delete what is not needed.` : "";
+      return new SandboxError("E_OOM", `The sandbox ran out of memory (limit ${formatSize(limits.memoryBytes)}) and the kernel killed the command. Raise the memory limit (--memory) or make the task use less.${filesNote}`, { details: { result: res, limitBytes: limits.memoryBytes, filesBytes: files } });
     }
     if (now.pidsMaxHits > before.pidsMaxHits) {
       return new SandboxError("E_PIDS_LIMIT", `The command hit the sandbox's process limit (${limits.pids}, including the launcher's own 2) and failed; a fork bomb or a very parallel build does this. Raise --pids if the work is legitimate.`, { details: { result: res, limit: limits.pids } });
@@ -135,8 +143,9 @@ export class NamespaceSandbox implements Sandbox {
     for (const h of this.running) h.kill("SIGKILL");
     const errors: unknown[] = [];
     await this.parts.cgroup.destroy().catch((e: unknown) => errors.push(e));
-    // After the processes are gone: nothing may still use the namespace.
+    // After the processes are gone: nothing may still use the namespace or the disk.
     await this.network?.release().catch((e: unknown) => errors.push(e));
+    await this.parts.disk.release().catch((e: unknown) => errors.push(e));
     // The scratch folder holds tmp (and the workspace unless it is the caller's, which lives elsewhere
     // and is kept); rm never follows the symlinks the sandbox made.
     await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));

@@ -7,6 +7,7 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownOwnerName, ownerAlive, parseOwnerName } from "../../policy/limits/index.js";
+import { unmountAllUnder } from "../scratch-disk.js";
 
 const ownDirs = new Map<string, Promise<string>>();
 
@@ -25,7 +26,7 @@ export function ownScratchDir(sandboxesDir: string): Promise<string> {
   return dir;
 }
 
-/** Remove scratch folders whose owning process is gone; returns what was removed. */
+/** Unmount and remove scratch folders whose owning process is gone; returns what was removed. */
 export async function sweepStaleScratch(sandboxesDir: string): Promise<string[]> {
   const removed: string[] = [];
   const names = await readdir(sandboxesDir).catch(() => [] as string[]);
@@ -33,6 +34,8 @@ export async function sweepStaleScratch(sandboxesDir: string): Promise<string[]>
     const owner = parseOwnerName(name);
     if (!owner || (await ownerAlive(owner))) continue;
     const dir = join(sandboxesDir, name);
+    // Their scratch disks first: rm cannot remove a mount point (and would only empty it).
+    await unmountAllUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     removed.push(dir);
   }
