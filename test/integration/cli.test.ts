@@ -33,11 +33,13 @@ describe("luminaguard CLI: usage", () => {
     const exec = lg(["exec", "--help"]);
     expect(exec.code).toBe(0);
     expect(exec.stdout).toMatch(/--memory <size>/);
+    expect(exec.stdout).toMatch(/--disk <size>/);
     expect(exec.stdout).toMatch(/124\s+the command exceeded --timeout/);
   });
 
   it.each([
     [["exec", "--memory", "12XB", "--", "true"], /Invalid memory limit "12XB".*512M/],
+    [["exec", "--disk", "lots", "--", "true"], /Invalid disk limit "lots"/],
     [["exec", "--bogus", "--", "true"], /unknown option '--bogus'/],
     [["exec"], /missing required argument 'command'/],
     [["exec", "--cpus", "many", "--", "true"], /--cpus needs a number/],
@@ -86,6 +88,14 @@ describe.skipIf(skip !== undefined)("luminaguard exec", () => {
     const r = lg(["exec", "--memory", "48M", "--", "python3", "-c", "b = bytearray(200 * 1024 * 1024)"]);
     expect(r.code).toBe(137);
     expectCleanError(r.stderr, /out of memory.*\[E_OOM\]/);
+  });
+
+  it("says the disk is full and which flag to raise, keeping the command's own exit code", () => {
+    const r = lg(["exec", "--disk", "8M", "--", "sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; echo dd=$?; exit 3"]);
+    expect(r).toMatchObject({ code: 3, stdout: "dd=1\n" });
+    expectCleanError(r.stderr, /disk \(\/tmp and \/workspace together, 8 MiB\) is full.*Raise --disk.*\[E_DISK_FULL\]/);
+    // Room left: not a word.
+    expect(lg(["exec", "--disk", "8M", "--", "sh", "-c", "head -c 4000000 /dev/zero > /workspace/f"])).toMatchObject({ code: 0, stderr: "" });
   });
 
   it("mounts a given workspace read-write and keeps it afterwards", () => {
