@@ -9,8 +9,9 @@
  * write the guest had half done) are skipped rather than misread.
  *
  * Any failure of the channel (closed, garbled, a request unanswered within its
- * timeout) makes the client lost for good: every pending call rejects with
- * E_GUEST_LOST, `lost` resolves, and the caller replaces the VM.
+ * timeout, a greeting from another agent process: the agent restarted and lost
+ * our commands and configuration) makes the client lost for good: every pending
+ * call rejects with E_GUEST_LOST, `lost` resolves, and the caller replaces the VM.
  */
 import type { Duplex } from "node:stream";
 import { randomInt } from "node:crypto";
@@ -294,6 +295,16 @@ export class GuestClient {
   async processes(): Promise<{ pid: number; cmdline: string }[]> {
     const { msg } = await this.request({ type: "processes" });
     return (msg.ok && msg.processes) || [];
+  }
+
+  /**
+   * The agent is known to be gone by other means (QEMU saw the guest close the
+   * agent's port): fail everything now with E_GUEST_LOST saying `why`, and drop
+   * the channel. Whatever a restarted agent will say there is not for this client.
+   */
+  abandon(why: string): void {
+    this.markLost(why);
+    this.stream.destroy();
   }
 
   /** Drop the channel; pending calls reject with E_GUEST_LOST. Safe to call twice. */

@@ -7,10 +7,15 @@
  * refuses further use, and a pool never hands it out again, also when the
  * restart happened while the sandbox sat idle.
  *
+ * Two signals tell the host: QEMU's VSERPORT_CHANGE event (the guest closed the
+ * agent's port, at the moment the agent died) and, should that event be missed,
+ * the new agent's greeting. Each is tested alone.
+ *
  * The guest agent runs in-process (the dispatcher unit tests' agent) over a
- * duplex pair; the "VM" is a stand-in that never exits, so nothing but the
- * channel tells the host what happened.
+ * duplex pair; the "VM" is a stand-in that never exits and whose QMP sends only
+ * what a test emits.
  */
+import { EventEmitter } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { duplexPair, type Duplex } from "node:stream";
 import { tmpdir } from "node:os";
@@ -19,6 +24,8 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { GuestClient } from "../../src/sandbox/agent-client.js";
 import { MicrovmSandbox } from "../../src/sandbox/microvm/sandbox.js";
 import type { VmExit, VmProcess } from "../../src/sandbox/microvm/vm-process.js";
+import type { QmpEvent } from "../../src/sandbox/microvm/qmp.js";
+import { AGENT_PORT_DEVICE } from "../../src/sandbox/microvm/qemu-args.js";
 import { SandboxPool } from "../../src/sandbox/pool.js";
 import { SandboxError } from "../../src/sandbox/errors.js";
 import type { Backend, ExecResult, Sandbox } from "../../src/sandbox/types.js";
@@ -99,15 +106,25 @@ function asPid(pid: number, fn: () => void): void {
   }
 }
 
-/** A QEMU stand-in that runs until killed: the loss must be told from the channel alone. */
-function fakeVm(id: string): VmProcess & { killed: boolean } {
+type FakeVm = VmProcess & { killed: boolean; qmpEvents: EventEmitter };
+
+/** A QEMU stand-in that runs until killed; its QMP sends only the events a test emits on `qmpEvents`. */
+function fakeVm(id: string): FakeVm {
   let exit!: (e: VmExit) => void;
   const exited = new Promise<VmExit>((r) => (exit = r));
+  const qmpEvents = new EventEmitter();
   const vm = {
     id,
     pid: 0,
     killed: false,
     exited,
+    qmpEvents,
+    qmp: {
+      onEvent: (listener: (e: QmpEvent) => void) => {
+        qmpEvents.on("event", listener);
+        return () => qmpEvents.off("event", listener);
+      },
+    },
     get hasExited() {
       return vm.killed;
     },
@@ -118,13 +135,13 @@ function fakeVm(id: string): VmProcess & { killed: boolean } {
     consoleLog: () => "",
     stderrTail: () => "",
   };
-  return vm as unknown as VmProcess & { killed: boolean };
+  return vm as unknown as FakeVm;
 }
 
 interface Made {
   sandbox: MicrovmSandbox;
   guest: Guest;
-  vm: VmProcess & { killed: boolean };
+  vm: FakeVm;
 }
 
 const made: Made[] = [];
@@ -156,7 +173,7 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | "hang"> {
 }
 
 describe("micro-VM sandbox: the guest agent restarts (kill -9, then lg-init starts a new one)", () => {
-  it("ends the running command with E_GUEST_LOST in bounded time and refuses further use", async () => {
+  it("the new agent's greeting ends the running command with E_GUEST_LOST in bounded time, and the sandbox refuses further use", async () => {
     const { sandbox, guest } = await makeSandbox();
     const handle = sandbox.exec(["sh", "-c", "echo started; exec sleep 30"]);
     const out = handle.stdout[Symbol.asyncIterator]();
@@ -184,6 +201,31 @@ describe("micro-VM sandbox: the guest agent restarts (kill -9, then lg-init star
     expect(sandbox.destroyed).toBe(false);
     expect(() => sandbox.exec(["true"])).toThrow(expect.objectContaining({ code: "E_GUEST_LOST" }));
     await expect(sandbox.files.list("/workspace")).rejects.toMatchObject({ code: "E_GUEST_LOST" });
+  });
+
+  it("QEMU reporting the agent's port closed ends the running command at once, before any new agent greets", async () => {
+    const { sandbox, vm } = await makeSandbox();
+    const handle = sandbox.exec(["sh", "-c", "echo started; exec sleep 30"]);
+    expect(Buffer.from((await handle.stdout[Symbol.asyncIterator]().next()).value as Uint8Array).toString()).toBe("started\n");
+    // Events for other ports, and the port opening, change nothing.
+    vm.qmpEvents.emit("event", { event: "VSERPORT_CHANGE", data: { id: "otherport", open: false }, timestamp: { seconds: 0, microseconds: 0 } });
+    vm.qmpEvents.emit("event", { event: "VSERPORT_CHANGE", data: { id: AGENT_PORT_DEVICE, open: true }, timestamp: { seconds: 0, microseconds: 0 } });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sandbox.broken).toBeUndefined();
+
+    const struck = performance.now();
+    vm.qmpEvents.emit("event", { event: "VSERPORT_CHANGE", data: { id: AGENT_PORT_DEVICE, open: false }, timestamp: { seconds: 0, microseconds: 0 } });
+    const ended = await within(
+      handle.wait().then(
+        (r: ExecResult) => r,
+        (e: unknown) => e,
+      ),
+      NOTICE_BOUND_MS,
+    );
+    expect(ended).toMatchObject({ code: "E_GUEST_LOST", message: expect.stringMatching(/port was closed in the guest: the agent exited or was killed/) });
+    // Only the wait for a QEMU exit (1 s: was it a crash?) stands between the event and the error.
+    expect(performance.now() - struck).toBeLessThan(2_000);
+    expect(sandbox.broken).toMatchObject({ code: "E_GUEST_LOST" });
   });
 
   it("a sandbox whose agent restarted while idle in the pool is destroyed, not handed out", async () => {

@@ -57,7 +57,7 @@ describe("qemuArgs", () => {
       "-drive", "file=/img/rootfs.ext4,if=none,format=raw,readonly=on,id=root", "-device", "virtio-blk-device,drive=root",
       "-device", "virtio-serial-device,max_ports=2",
       "-chardev", `socket,id=agent,path=${DIR}/agent.sock,server=on,wait=off`,
-      "-device", "virtserialport,chardev=agent,name=lg.agent",
+      "-device", "virtserialport,chardev=agent,name=lg.agent,id=lgagentport",
       "-chardev", `socket,id=console,path=${DIR}/console.sock,server=on,wait=off`, "-serial", "chardev:console",
       "-chardev", `socket,id=qmp,path=${DIR}/qmp.sock,server=on,wait=off`, "-mon", "chardev=qmp,mode=control",
       "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",

@@ -71,6 +71,8 @@ export interface QemuInput {
 
 /** The virtio-serial port name the guest agent looks for. */
 export const AGENT_PORT_NAME = "lg.agent";
+/** The QEMU device id of that port: QMP's VSERPORT_CHANGE names it when the guest opens or closes the port. */
+export const AGENT_PORT_DEVICE = "lgagentport";
 
 /** QEMU's own syscall filter: no obsolete calls, no setuid, no fork/exec, no scheduler or affinity changes. */
 export const QEMU_SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
@@ -131,7 +133,7 @@ export function qemuArgs(input: QemuInput): string[] {
     a.push(
       "-device", "virtio-serial-device,max_ports=2",
       "-chardev", `socket,id=agent,path=${opt(input.agentSocket)},server=on,wait=off`,
-      "-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+      "-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME},id=${AGENT_PORT_DEVICE}`,
     );
   }
   if (input.network) {

@@ -15,6 +15,7 @@ import type { GuestClient } from "../agent-client.js";
 import type { VmProcess } from "./vm-process.js";
 import type { SandboxNetwork } from "../network.js";
 import type { VmNetwork } from "./network.js";
+import { AGENT_PORT_DEVICE } from "./qemu-args.js";
 
 /** How long a lost channel waits for QEMU's exit to tell a crash from a silent agent. */
 const EXIT_WAIT_MS = 1000;
@@ -52,6 +53,7 @@ export class MicrovmSandbox implements Sandbox {
   /** Set when the agent stopped answering in a VM that still runs. */
   private lost: SandboxError | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly unwatchPort: () => void;
 
   constructor(private readonly parts: MicrovmSandboxParts) {
     this.id = parts.id;
@@ -65,6 +67,13 @@ export class MicrovmSandbox implements Sandbox {
     });
     void parts.agent.lost.then((err) => {
       if (!this.destroying) this.lost ??= err;
+    });
+    // The agent keeps its port open for its whole life, so the guest closing it means the agent exited or
+    // was killed. QEMU says so at once; without this the loss showed only once the guest's init had
+    // restarted the agent (its new hello, seconds later under TCG) or, if it never came back, a ping timed out.
+    this.unwatchPort = parts.vm.qmp.onEvent((e) => {
+      if (e.event !== "VSERPORT_CHANGE" || e.data.id !== AGENT_PORT_DEVICE || e.data.open !== false || this.destroying) return;
+      parts.agent.abandon("its virtio-serial port was closed in the guest: the agent exited or was killed, and its commands and confinement with it");
     });
   }
 
@@ -189,6 +198,7 @@ export class MicrovmSandbox implements Sandbox {
 
   private async teardown(): Promise<void> {
     clearInterval(this.heartbeat);
+    this.unwatchPort();
     // The VM takes every guest process with it; the handles learn it from the closed channel.
     this.parts.agent.close();
     try {
