@@ -28,7 +28,10 @@ export class DaemonFixture {
     this.env = { LUMINAGUARD_RUNTIME_DIR: join(dir, "runtime"), LUMINAGUARD_STATE_DIR: join(dir, "state") };
   }
 
-  /** Make the folder and the config (`extra` top-level sections are merged in, e.g. { agent: { provider: "replay" } }). */
+  /**
+   * Make the folder and the config. `extra` sections are merged in one level deep, e.g.
+   * { agent: { provider: "replay" } }, or { daemon: { rateLimits } } (which keeps daemon.socket).
+   */
   static async create(prefix: string, extra: Record<string, unknown> = {}): Promise<DaemonFixture> {
     const staged = await stageMcpServers(["filesystem"]);
     const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -37,17 +40,15 @@ export class DaemonFixture {
     await mkdir(join(dir, "ws"), { mode: 0o777 });
     await chmod(join(dir, "ws"), 0o777);
     const f = new DaemonFixture(dir, staged);
-    await writeFile(
-      f.cfg,
-      JSON.stringify({
-        mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
-        approval: { approver: "api" },
-        pool: { min: 0, max: 2 },
-        audit: { path: f.auditPath },
-        daemon: { socket: f.socket },
-        ...extra,
-      }),
-    );
+    const config: Record<string, unknown> = {
+      mcp: { servers: { fs: { command: staged.node, args: ["/opt/mcp/filesystem.mjs", "/workspace"], sandbox: { mounts: [staged.mount], workspace: join(dir, "ws") } } } },
+      approval: { approver: "api" },
+      pool: { min: 0, max: 2 },
+      audit: { path: f.auditPath },
+      daemon: { socket: f.socket },
+    };
+    for (const [key, section] of Object.entries(extra)) config[key] = isObject(config[key]) && isObject(section) ? { ...config[key], ...section } : section;
+    await writeFile(f.cfg, JSON.stringify(config));
     return f;
   }
 
@@ -60,9 +61,12 @@ export class DaemonFixture {
     return join(this.dir, "ws", name);
   }
 
-  /** Start a daemon on this config and wait until it listens with the fs server ready; throws with its stderr otherwise. */
-  async start(waitMs = 45_000): Promise<Started> {
-    const d = startProcess([bin, "daemon", "--config", this.cfg], cleanEnv(this.env));
+  /**
+   * Start a daemon on this config (`env` on top of the fixture's, e.g. NODE_OPTIONS) and wait
+   * until it listens with the fs server ready; throws with its stderr otherwise.
+   */
+  async start(waitMs = 45_000, env: Record<string, string> = {}): Promise<Started> {
+    const d = startProcess([bin, "daemon", "--config", this.cfg], cleanEnv({ ...this.env, ...env }));
     this.daemons.push(d);
     const up = await eventually(() => existsSync(this.socket) && d.stderr().includes("listening on"), waitMs, 50);
     if (!up || !/MCP server fs: ready/.test(d.stderr())) throw new Error(`the daemon did not come up:\n${d.stderr()}`);
@@ -75,4 +79,8 @@ export class DaemonFixture {
     await this.staged.cleanup();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
