@@ -22,6 +22,8 @@ import { SandboxNetworking } from "../../src/sandbox/network.js";
 import { EgressProxy } from "../../src/policy/firewall/proxy.js";
 import { TestInternet } from "./firewall-harness.js";
 import { eventually, pidsWithMarker } from "../helpers/procs.js";
+import { mountsNamed } from "../helpers/leftovers.js";
+import { mountScratchDisk } from "../../src/sandbox/scratch-disk.js";
 
 const skip = gvisorSkipReason();
 announceSkip("gvisor backend", skip);
@@ -29,9 +31,9 @@ announceSkip("gvisor backend", skip);
 const text = (b: Uint8Array): string => Buffer.from(b).toString("utf8");
 const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor", limits: { memory: "256M", pids: 64 } } }).sandbox);
 
-/** Folders, runsc state, cgroups and host processes of these sandbox ids that still exist. */
+/** Folders, runsc state, scratch-disk mounts, cgroups and host processes of these sandbox ids that still exist. */
 async function gvisorLeftovers(ids: string[]): Promise<string[]> {
-  const out: string[] = [];
+  const out: string[] = mountsNamed(new Set(ids));
   const base = join(runtimeDir(), "gvisor");
   for (const owner of existsSync(base) ? readdirSync(base) : []) {
     for (const name of readdirSync(join(base, owner)).concat(existsSync(join(base, owner, "state")) ? readdirSync(join(base, owner, "state")).map((n) => `state/${n}`) : [])) {
@@ -122,6 +124,16 @@ describe.skipIf(skip !== undefined)("gvisor backend specifics", () => {
     expect(() => sb.exec(["true"])).toThrow(expect.objectContaining({ code: "E_SANDBOX_CRASHED" }));
   });
 
+  it("bounds /tmp and /workspace together by limits.disk: ENOSPC inside, diskFull on the result", async () => {
+    const sb = await fresh({ limits: { ...spec.limits, diskBytes: 16 * 1024 * 1024 } });
+    const r = await collect(sb.exec(["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=32 2>/dev/null; echo tmp=$?; dd if=/dev/zero of=/workspace/fill bs=1M count=1 2>/dev/null; echo workspace=$?"], { timeoutMs: 60_000 }));
+    expect(text(r.stdout)).toBe("tmp=1\nworkspace=1\n");
+    expect(r.result.diskFull).toBe(true);
+    const freed = await collect(sb.exec(["sh", "-c", "rm /tmp/fill && echo freed"]));
+    expect(text(freed.stdout)).toBe("freed\n");
+    expect(freed.result.diskFull).toBeUndefined();
+  });
+
   it("ends running execs with E_SANDBOX_CRASHED when the sentry is killed from outside", async () => {
     const sb = await fresh();
     const h = sb.exec(["sh", "-c", "echo up; sleep 60"]);
@@ -156,10 +168,16 @@ describe.skipIf(skip !== undefined)("gvisor backend specifics", () => {
     const ghost = join(base, "pid-1-1");
     mkdirSync(join(ghost, "state"), { recursive: true });
     writeFileSync(join(ghost, "state", "x_sandbox:x.state"), "{}");
+    // Its sandbox's scratch disk is still mounted: the sweep must unmount it to remove the folder.
+    const ghostDisk = join(ghost, "sb-ghost", "disk");
+    mkdirSync(ghostDisk, { recursive: true });
+    await mountScratchDisk(ghostDisk, "sb-ghost", 1024 * 1024);
     const live = await fresh();
     const removed = await sweepStaleGvisor(base);
     expect(removed).toContain(ghost);
     expect(existsSync(ghost)).toBe(false);
+    expect(mountsNamed(new Set(["sb-ghost"]))).toEqual([]);
+    expect(mountsNamed(new Set([live.id]))).toHaveLength(1);
     // Our own live sandbox is untouched.
     expect(text((await collect(live.exec(["echo", "alive"]))).stdout)).toBe("alive\n");
     expect(runscProcesses(join(ghost, "state"))).toEqual([]);

@@ -45,6 +45,7 @@ import { initArgv } from "./launcher.js";
 import { ROOTFS, ociSpec, rootfsSkeleton } from "./oci-spec.js";
 import { globalArgs, runDetaching, runRunsc, runscComplaint, type RunscConfig } from "./runsc.js";
 import { sweepStaleGvisor } from "./sweep.js";
+import { mountScratchDisk, type ScratchDisk } from "../scratch-disk.js";
 
 export interface GvisorBackendOptions {
   /** Uid sandboxes run as when we are root (default 65534). */
@@ -114,9 +115,15 @@ export class GvisorBackend implements Backend {
     await mkdir(dir, { mode: 0o700 });
     let cgroup: SandboxCgroup | undefined;
     let network: SandboxNetwork | undefined;
+    let disk: ScratchDisk | undefined;
     const networkMode = spec.network === "none" ? "none" : "host";
     try {
-      const parts = await this.prepare(spec, dir, identity);
+      // /tmp and a fresh /workspace on one size-limited tmpfs (limits.disk), as on the namespace backend;
+      // the gofer writes it from inside the sandbox's cgroup, so its pages count toward the memory limit there too.
+      const diskDir = join(dir, "disk");
+      await mkdir(diskDir, { mode: 0o711 });
+      disk = await mountScratchDisk(diskDir, id, spec.limits.diskBytes);
+      const parts = await this.prepare(spec, dir, diskDir, identity);
       const [cg, net] = await Promise.allSettled([
         createSandboxCgroup(id, hostLimits(spec.limits)),
         spec.network === "none" ? undefined : this.networking().then((n) => n.attach(id, spec.network as NetworkRules)),
@@ -136,21 +143,23 @@ export class GvisorBackend implements Backend {
       await writeSkeleton(join(bundle, ROOTFS), rootfsSkeleton(oci, host.view, isDirectory));
       await writeFile(join(bundle, "config.json"), JSON.stringify(oci, null, 1), { mode: 0o600 });
       const sentryPid = await startContainer(runsc, networkMode, cgroup!, id, bundle, join(dir, "sandbox.pid"));
-      return new GvisorSandbox({ id, spec, runsc, networkMode, identity, dir, cgroup: cgroup!, network, sentryPid });
+      return new GvisorSandbox({ id, spec, runsc, networkMode, identity, dir, disk, cgroup: cgroup!, network, sentryPid });
     } catch (err) {
       await runRunsc(runsc.path, [...globalArgs(runsc, networkMode), "delete", "--force", id], { timeoutMs: 15_000 });
       await cgroup?.destroy().catch(() => undefined);
       await network?.release().catch(() => undefined);
+      // After the sentry and gofer are gone; rm cannot remove a mount point.
+      await disk?.release().catch(() => undefined);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       throw err;
     }
   }
 
-  /** The sandbox's folders and control files (launcher, seccomp program, passwd/group). */
-  private async prepare(spec: SandboxSpec, dir: string, identity: SandboxIdentity) {
+  /** The sandbox's folders (tmp and workspace on `diskDir`) and control files (launcher, seccomp program, passwd/group). */
+  private async prepare(spec: SandboxSpec, dir: string, diskDir: string, identity: SandboxIdentity) {
     const host = this.host;
-    const workspaceDir = spec.workspace !== undefined ? resolve(spec.workspace) : join(dir, "workspace");
-    const tmpDir = join(dir, "tmp");
+    const workspaceDir = spec.workspace !== undefined ? resolve(spec.workspace) : join(diskDir, "workspace");
+    const tmpDir = join(diskDir, "tmp");
     const controlDir = join(dir, "control");
     const etcDir = join(dir, "etc");
     await Promise.all([mkdir(tmpDir, { mode: 0o700 }), mkdir(controlDir, { mode: 0o755 }), mkdir(etcDir, { mode: 0o755 }), spec.workspace === undefined ? mkdir(workspaceDir, { mode: 0o700 }) : undefined]);

@@ -25,6 +25,7 @@ import type { SandboxCgroup } from "../../policy/limits/index.js";
 import type { SandboxIdentity } from "./host.js";
 import { LAUNCHER_CAPS, SECCOMP_PATH, launchArgv } from "./launcher.js";
 import { globalArgs, runRunsc, type RunscConfig } from "./runsc.js";
+import { withDiskState, type ScratchDisk } from "../scratch-disk.js";
 
 export interface GvisorSandboxParts {
   id: string;
@@ -33,8 +34,10 @@ export interface GvisorSandboxParts {
   /** runsc's --network value for this container. */
   networkMode: "none" | "host" | "sandbox";
   identity: SandboxIdentity;
-  /** The sandbox's scratch folder (bundle, tmp, control files; workspace unless the caller gave one). */
+  /** The sandbox's scratch folder (bundle, control files, and the disk). */
   dir: string;
+  /** The size-limited tmpfs under `dir` holding tmp and (unless the caller gave one) the workspace. */
+  disk: ScratchDisk;
   cgroup: SandboxCgroup;
   network: SandboxNetwork | undefined;
   /** Host pid of the sandbox's sentry (runsc-sandbox), to tell a crash from a command's failure. */
@@ -111,6 +114,7 @@ export class GvisorSandbox implements Sandbox {
         entry.hostPid = hostPid;
         void this.signalExec(entry, sig);
       },
+      annotate: (res) => withDiskState(res, this.parts.disk),
       explain: (res) => this.explainEnding(res),
       onDone: () => {
         entry.done = true;
@@ -221,6 +225,8 @@ export class GvisorSandbox implements Sandbox {
     // runsc keeps nothing else on the host for our containers (no cgroups, no network of its own).
     await removeStateFiles(this.parts.runsc.root, this.id).catch((e: unknown) => errors.push(e));
     await this.network?.release().catch((e: unknown) => errors.push(e));
+    // The gofer that served the disk died with the cgroup.
+    await this.parts.disk.release().catch((e: unknown) => errors.push(e));
     // Bundle, tmp, control files and (unless it is the caller's) the workspace; rm never follows symlinks.
     await rm(this.parts.dir, { recursive: true, force: true, maxRetries: 3 }).catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];

@@ -5,7 +5,8 @@
  * touched (pid + start time, see policy/limits/owner.ts). Their sentry and
  * gofer processes are found by the exact `--root=<that owner's state folder>`
  * flag runsc passes to them, so no other runsc user's sandbox is ever killed;
- * then the folder (bundles, scratch, runsc state) is removed. Their cgroups go
+ * then their scratch disks are unmounted and the folder (bundles, scratch,
+ * runsc state) is removed. Their cgroups go
  * with policy/limits' own sweep, which the backend runs too.
  */
 import { readFileSync, readdirSync } from "node:fs";
@@ -13,6 +14,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownerAlive, parseOwnerName } from "../../policy/limits/index.js";
 import { killQuietly } from "../proc-tree.js";
+import { unmountAllUnder } from "../scratch-disk.js";
 
 /** Host pids whose argv holds `--root=<stateRoot>` (a sentry, gofer or runsc call of that state folder). */
 export function runscProcesses(stateRoot: string): number[] {
@@ -46,6 +48,8 @@ export async function sweepStaleGvisor(baseDir: string): Promise<string[]> {
       for (const pid of runscProcesses(stateRoot)) killQuietly(pid, "SIGKILL");
       await new Promise((r) => setTimeout(r, 20));
     }
+    // Their scratch disks (tmpfs mounts): rm cannot remove a mount point.
+    await unmountAllUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     removed.push(dir);
   }
