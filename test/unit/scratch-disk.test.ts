@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { isFull, mountArgs, mountPointsUnder, tmpfsOptions, withDiskState, type ScratchDisk } from "../../src/sandbox/scratch-disk.js";
+import { describe, expect, it, vi } from "vitest";
+import { isFull, mountScratchDisk, mountArgs, mountPointsUnder, tmpfsOptions, withDiskState, type ScratchDisk } from "../../src/sandbox/scratch-disk.js";
 import { diskFullError } from "../../src/sandbox/errors.js";
 
 const MiB = 1024 * 1024;
@@ -66,5 +66,22 @@ describe("scratch disk: finding mounts to sweep", () => {
     expect(mountPointsUnder(info, "/tmp/lg/sandboxes/pid-9-9")).toEqual(["/tmp/lg/sandboxes/pid-9-9/sb-a/tmp/inner", "/tmp/lg/sandboxes/pid-9-9/sb-a", "/tmp/lg/sandboxes/pid-9-9/sb b"]);
     expect(mountPointsUnder(info, "/tmp/lg/sandboxes/pid-9-99")).toEqual(["/tmp/lg/sandboxes/pid-9-99/sb-c"]);
     expect(mountPointsUnder(info, "/elsewhere")).toEqual([]);
+  });
+});
+
+describe("scratch disk without root", () => {
+  it("keeps the plain folder and warns once that the limit is not enforced", async () => {
+    const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => {});
+    try {
+      const [a, b] = [await mountScratchDisk("/nonexistent/a", "sb-a", 32 * MiB, false), await mountScratchDisk("/nonexistent/b", "sb-b", 32 * MiB, false)];
+      expect(a.limitBytes).toBeUndefined();
+      expect([await a.full(), await a.usedBytes(), await b.full()]).toEqual([false, 0, false]);
+      await a.release();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![0]).toMatch(/limits\.disk \(32 MiB\) is not enforced.*needs root/);
+      expect(warn.mock.calls[0]![1]).toEqual({ code: "LUMINAGUARD_DISK_UNBOUNDED" });
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
