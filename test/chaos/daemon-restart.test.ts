@@ -16,7 +16,7 @@ import type { Started } from "../helpers/loopback.js";
 import { bin, cleanEnv } from "../helpers/cli-processes.js";
 import { DaemonFixture } from "../helpers/daemon-fixture.js";
 import { eventually } from "../helpers/procs.js";
-import { cgroupsNamed, foldersNamed, processesNaming } from "./leaks.js";
+import { cgroupsNamed, foldersNamed, mountsNaming, processesNaming } from "./leaks.js";
 
 const TASK = "Fix the typo in README.md";
 
@@ -69,6 +69,8 @@ describe.skipIf(skip)("daemon killed with SIGKILL and started again", () => {
     const sandboxIds = readdirSync(join(dir, "runtime", "sandboxes", owners[0]!)).filter((n) => n.startsWith("sb-"));
     expect(sandboxIds.length).toBeGreaterThan(0);
     expect(cgroupsNamed(ownerPrefix, true).length).toBeGreaterThan(0);
+    // Its sandboxes' scratch disks (tmpfs mounts) outlive it: the next daemon's sweep must unmount them.
+    expect(mountsNaming(ownerPrefix).length).toBeGreaterThan(0);
 
     await first.stop("SIGKILL");
     expect(first.child.signalCode).toBe("SIGKILL");
@@ -77,9 +79,10 @@ describe.skipIf(skip)("daemon killed with SIGKILL and started again", () => {
     const second = await startDaemon();
     expect(second.stderr()).toContain(`task ${taskId}: interrupted: the daemon that ran it stopped (pid ${deadPid}); marked failed`);
 
-    // Nothing of the dead daemon's pid remains: no scratch folder, no cgroup, no sandbox process.
+    // Nothing of the dead daemon's pid remains: no scratch folder or disk, no cgroup, no sandbox process.
     const leftovers = (): string[] => [
       ...foldersNamed(join(dir, "runtime", "sandboxes"), (n) => n.startsWith(ownerPrefix), 0).map((p) => `folder ${p}`),
+      ...mountsNaming(ownerPrefix),
       ...cgroupsNamed(ownerPrefix, true),
       ...sandboxIds.flatMap((id) => processesNaming(id)),
     ];
