@@ -6,8 +6,10 @@
  * silent; the guest agent itself killed -9 inside the VM, which the guest's
  * init restarts). The exec ends within a bound (a hang check, not a speed
  * check), the pool hands out a working replacement, and after close nothing
- * of ours is left. Last, a micro-VM killed while it waits idle in the pool is
- * not handed out.
+ * of ours is left. Then, a micro-VM killed while it waits idle in the pool is
+ * not handed out. Last, the runtime under an MCP server killed during a tool
+ * call: the call fails with E_MCP_SERVER_CRASHED, the audit log has the
+ * failed call, and the server comes back in a fresh sandbox.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +27,10 @@ import type { GuestClient } from "../../src/sandbox/agent-client.js";
 import { announceSkip, gvisorSkipReason, microvmSkipReason, namespaceSkipReason } from "../helpers/capabilities.js";
 import { microvmLeftovers, namespaceLeftovers } from "../helpers/leftovers.js";
 import { foldersNamed, networkObjects, sandboxLeaks } from "./leaks.js";
+import { McpHub } from "../../src/mcp/hub.js";
+import { RecordingSandboxes, stageMcpServers, type StagedServers } from "../helpers/mcp-servers.js";
+import { MemoryAudit, ScriptedApprover, outcome, text } from "../helpers/mcp-hub.js";
+import { eventually } from "../helpers/procs.js";
 
 /** How long a killed call may take to end before we call it a hang. */
 const HANG_BOUND_MS = 30_000;
@@ -295,3 +301,112 @@ describe.skipIf(vmSkip !== undefined)("kill while idle in the pool: micro-VM (SI
     expect(leaks).toEqual([]);
   }, 300_000);
 });
+
+interface McpCase {
+  name: string;
+  skip: string | undefined;
+  /** The `ev` server (server-everything over stdio) on this backend. */
+  server(staged: StagedServers): Record<string, unknown>;
+  connectTimeoutSeconds: number;
+  /** Kill the runtime of the server's sandbox; returns the pids hit. */
+  strike(sb: Sandbox): number[];
+  /** How long after the call is sent the kill comes (the request should have reached the server). */
+  delayMs: number;
+  /** What the audit row's error must say of the cause. */
+  auditCause(sb: Sandbox): RegExp;
+  leftovers(ids: string[]): Promise<string[]>;
+  folders(id: string): string[];
+}
+
+const MCP_CASES: McpCase[] = [
+  {
+    name: "namespace: SIGKILL to the server's bwrap",
+    skip: nsSkip,
+    server: (staged) => ({ command: staged.node, args: ["/opt/mcp/everything.mjs", "stdio"], sandbox: { mounts: [staged.mount], limits: { memory: "384M" } } }),
+    connectTimeoutSeconds: 30,
+    strike: (sb) => killAll(pidsOf(sb.id, (a) => a.endsWith("bwrap")), "SIGKILL"),
+    delayMs: 300,
+    auditCause: () => /killed by SIGKILL/,
+    leftovers: namespaceLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "sandboxes"), (n) => n === id, 1),
+  },
+  {
+    name: "micro-VM: SIGKILL to the server's QEMU",
+    skip: vmSkip,
+    server: (staged) => ({
+      command: "/usr/bin/node",
+      args: ["/tmp/everything.mjs", "stdio"],
+      files: [{ source: staged.hostPath("everything"), target: "/tmp/everything.mjs" }],
+      sandbox: { backend: "microvm", limits: { memory: "512M" } },
+    }),
+    connectTimeoutSeconds: 180,
+    strike: (sb) => killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGKILL"),
+    delayMs: 1_500,
+    auditCause: (sb) => new RegExp(`The micro-VM of sandbox ${sb.id} stopped unexpectedly \\(SIGKILL\\)`),
+    leftovers: microvmLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
+  },
+  {
+    name: "gVisor: SIGKILL to the server's runsc-sandbox (sentry)",
+    skip: gvSkip,
+    server: (staged) => ({ command: staged.node, args: ["/opt/mcp/everything.mjs", "stdio"], sandbox: { backend: "gvisor", mounts: [staged.mount], limits: { memory: "384M" } } }),
+    connectTimeoutSeconds: 60,
+    strike: (sb) => killAll(pidsOf(sb.id, (_a, comm) => comm === "runsc-sandbox" || comm === "exe").filter((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").includes("boot")), "SIGKILL"),
+    delayMs: 500,
+    auditCause: (sb) => new RegExp(`The gVisor sandbox ${sb.id} stopped \\(its runsc-sandbox process is gone\\)`),
+    leftovers: namespaceLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
+  },
+];
+
+for (const c of MCP_CASES) {
+  announceSkip(`chaos kill during an MCP call: ${c.name}`, c.skip);
+  describe.skipIf(c.skip !== undefined)(`kill the sandbox under an MCP server during a tool call: ${c.name}`, () => {
+    it("the call fails with E_MCP_SERVER_CRASHED in bounded time, the audit log records it, the server comes back in a fresh sandbox, nothing leaks", async () => {
+      const staged = await stageMcpServers(["everything"]);
+      const sandboxes = new RecordingSandboxes();
+      const approver = new ScriptedApprover();
+      const audit = new MemoryAudit();
+      const config = parseConfig({ mcp: { servers: { ev: c.server(staged) }, callTimeoutSeconds: 120, connectTimeoutSeconds: c.connectTimeoutSeconds, reconnect: { attempts: 3, baseMs: 50, maxMs: 200 } } });
+      const hub = new McpHub({ config: config.mcp, gate: { rules: [], workspaceRoots: ["/workspace"], timeoutMs: 5_000, approver }, audit, sandboxes });
+      try {
+        await hub.start();
+        expect(hub.status()[0], hub.status()[0]?.lastError).toMatchObject({ state: "ready" });
+        const victim = sandboxes.made.at(-1)!;
+        expect(victim.backend).toBe(c.name.startsWith("micro-VM") ? "microvm" : c.name.startsWith("gVisor") ? "gvisor" : "namespace");
+
+        approver.answers.push(true); // a long-running operation is red: approved, so it runs
+        const rowsBefore = audit.rows.length;
+        const pending = hub.call("ev__trigger-long-running-operation", { duration: 60, steps: 6 });
+        await new Promise((r) => setTimeout(r, c.delayMs));
+        expect(c.strike(victim).length, `no runtime process of ${victim.id} found to kill`).toBeGreaterThan(0);
+        const res = await bounded(pending);
+        expect(res, "the call whose sandbox was killed hung").not.toBe("hang");
+        if (res === "hang") return;
+        expect(res.isError).toBe(true);
+        expect(outcome(res).code, text(res)).toBe("E_MCP_SERVER_CRASHED");
+        // The failure is on record: one row for this call, approved, carrying the crash.
+        const rows = audit.rows.slice(rowsBefore);
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({ server: "ev", tool: "trigger-long-running-operation", decision: "approved", error: expect.stringContaining("stopped during") });
+        expect(rows[0]!.error).toMatch(c.auditCause(victim));
+
+        // The server comes back in a fresh sandbox and answers; the dead sandbox is gone.
+        expect(await eventually(() => hub.status()[0]!.state === "ready", c.connectTimeoutSeconds * 1000, 200), hub.status()[0]?.lastError).toBe(true);
+        expect(text(await hub.call("ev__echo", { message: "back" }))).toContain("back");
+        expect(sandboxes.made.length).toBe(2);
+        expect(sandboxes.made[1]).not.toBe(victim);
+        expect(victim.destroyed).toBe(true);
+        expect(audit.rows.at(-1)).toMatchObject({ server: "ev", tool: "echo" });
+        expect(audit.rows.at(-1)?.error ?? null).toBeNull();
+      } finally {
+        await hub.close();
+        await sandboxes.close();
+        await staged.cleanup();
+      }
+      const ids = sandboxes.ids();
+      const leaks = [...(await c.leftovers(ids)), ...ids.flatMap((id) => sandboxLeaks(id, c.folders(id)))];
+      expect(leaks).toEqual([]);
+    }, 600_000);
+  });
+}
