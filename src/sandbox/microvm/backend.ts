@@ -13,9 +13,11 @@ import type { Backend, Sandbox, SandboxSpec } from "../types.js";
 import { SandboxError } from "../errors.js";
 import { SampleWindow } from "../percentiles.js";
 import { compileProfile } from "../../policy/seccomp/index.js";
-import type { GuestClient } from "../agent-client.js";
+import type { GuestClient, GuestExit } from "../agent-client.js";
 import { whichExecutable } from "../../probe.js";
 import { MicrovmSandbox } from "./sandbox.js";
+import { DEFAULT_ENV } from "../namespace/bwrap-args.js";
+import { ForegroundGate, type ForegroundOptions } from "./foreground.js";
 import { qemuTarget } from "./probe.js";
 import { BOOT_AGENT_TIMEOUT_MS, CLONE_AGENT_TIMEOUT_MS, connectAgent, shapeKey, Template, vmDevices, type BootImage, type VmShape } from "./template.js";
 import { setVmPriority, startVm, sweepStaleVms, VM_UID, type VmProcess } from "./vm-process.js";
@@ -50,6 +52,8 @@ export interface MicrovmBackendOptions {
   onProgress?: (line: string) => void;
   /** Firewall and egress proxy for sandboxes whose policy is not "none" (default: one made on first use and closed by close()). */
   networking?: SandboxNetworking;
+  /** How long preparing a sandbox yields to callers' new commands (default DEFAULT_FOREGROUND; see foreground.ts). */
+  foreground?: ForegroundOptions;
 }
 
 export interface MicrovmStats {
@@ -77,6 +81,7 @@ export class MicrovmBackend implements Backend {
   private readonly createMs = new SampleWindow();
   private readonly programs = new Map<string, Uint8Array>();
   private counts = { clonesServed: 0, coldBoots: 0, fallbacks: 0 };
+  private readonly foreground: ForegroundGate;
   private imagePromise: Promise<BootImage> | undefined;
   private swept: Promise<unknown> | undefined;
   private closed = false;
@@ -84,6 +89,7 @@ export class MicrovmBackend implements Backend {
 
   constructor(private readonly opts: MicrovmBackendOptions = {}) {
     this.lazyNet = new LazyNetworking(opts.networking);
+    this.foreground = new ForegroundGate(opts.foreground);
   }
 
   /** The firewall and egress proxy, made on the first networked sandbox (loaded lazily, as in the namespace backend). */
@@ -141,6 +147,7 @@ export class MicrovmBackend implements Backend {
     } else {
       try {
         const tpl = await this.template(image, shape);
+        await this.foreground.quiet();
         const c = await tpl.clone(pending ? { network: pending.forClone } : {});
         this.restoreMs.add(c.restoreMs);
         this.counts.clonesServed++;
@@ -161,16 +168,18 @@ export class MicrovmBackend implements Backend {
       agent = await connectAgent(vm, cold ? BOOT_AGENT_TIMEOUT_MS : CLONE_AGENT_TIMEOUT_MS);
       // Before anything runs: clones of one template start with the same kernel RNG state, clock and hostname.
       await agent.reseed({ entropy: randomBytes(64), timeMs: Date.now(), hostname: vm.id });
+      // Starting the spawner and the warm-up are the guest's heaviest work: after callers' new commands.
+      await this.foreground.quiet();
       const uid = this.opts.sandboxUid ?? VM_UID;
       await Promise.all([
         agent.configure({ confine: "bwrap", uid, gid: uid, seccomp: this.seccomp(spec), limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }),
         // Independent of configure: the guest's eth0 takes the sandbox address the firewall's rules expect.
         net && agent.network(net.guest),
       ]);
-      // A new QEMU translates the guest's code afresh: the first command is slow (~150 ms
+      // A new QEMU translates the guest's code afresh: the first commands are slow (~150 ms
       // under TCG). Pay it here, where the pool hides it, not in the caller's first exec.
-      const warm = agent.exec(["true"], { env: {}, cwd: "/workspace", stdin: false });
-      const end = await warm.exited;
+      await this.foreground.quiet();
+      const end = await warmExecs(agent, CLONE_WARM_EXECS);
       if (end.exitCode !== 0) throw new SandboxError("E_SANDBOX_START", `The micro-VM's first command failed (${end.signal ?? `exit code ${end.exitCode}`}); the guest's confinement does not work. Console: ${vm.consoleLog().trim().slice(-1000)}`);
     } catch (err) {
       agent?.close();
@@ -179,7 +188,16 @@ export class MicrovmBackend implements Backend {
     }
     // Ready: from here on it runs the caller's work, ahead of the pool's refills (PREPARE_NICE).
     setVmPriority(vm.pid, 0);
-    const sb = new MicrovmSandbox({ id: vm.id, spec, vm, agent, network: net, onDestroyed: () => this.live.delete(sb), ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}) });
+    const sb = new MicrovmSandbox({
+      id: vm.id,
+      spec,
+      vm,
+      agent,
+      network: net,
+      onDestroyed: () => this.live.delete(sb),
+      onExec: () => this.foreground.begin(),
+      ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}),
+    });
     this.live.add(sb);
     this.createMs.add(performance.now() - started);
     return sb;
@@ -256,6 +274,13 @@ export class MicrovmBackend implements Backend {
         await agent.configure({ confine: "bwrap", uid: VM_UID, gid: VM_UID });
         const end = await agent.exec(["sh", "-c", "true"], { env: {}, cwd: "/workspace", stdin: false }).exited;
         if (end.exitCode !== 0) throw new SandboxError("E_SANDBOX_START", `A confined command failed in the template VM (${end.signal ?? `exit code ${end.exitCode}`}).`);
+        // Then the path a sandbox's commands take (spawner, per-exec cgroups, stdin pipe),
+        // often enough for V8 to compile the agent's side of it: clones inherit that code
+        // and skip the tier-ups. The spawner is stopped again: each clone starts its own.
+        await agent.configure({ confine: "bwrap", uid: VM_UID, gid: VM_UID, limits: { memoryBytes: 64 * MIB, pids: 64 } });
+        const warm = await warmExecs(agent, TEMPLATE_WARM_EXECS);
+        if (warm.exitCode !== 0) throw new SandboxError("E_SANDBOX_START", `A command through the sandbox's launcher failed in the template VM (${warm.signal ?? `exit code ${warm.exitCode}`}).`);
+        await agent.configure({ confine: "bwrap", uid: VM_UID, gid: VM_UID, spawner: false });
       },
     });
   }
@@ -292,6 +317,27 @@ interface TemplateEntry {
   ready?: Template;
   /** A replacement being built while `current` serves. */
   next?: Promise<Template> | undefined;
+}
+
+/** Commands a template runs through the launcher before it is saved (V8 tiers up a function after some calls). */
+const TEMPLATE_WARM_EXECS = 12;
+/** Commands each clone runs before it is handed out (its QEMU's translation cache starts empty). */
+const CLONE_WARM_EXECS = 2;
+
+/**
+ * Run `true` `n` times the way MicrovmSandbox.exec runs a caller's command (stdin
+ * pipe open, then closed), so the code warmed is the code the caller's exec takes.
+ * Stops at the first failure; returns the last ending.
+ */
+async function warmExecs(agent: GuestClient, n: number): Promise<GuestExit> {
+  let end: GuestExit = { exitCode: null, signal: null };
+  for (let i = 0; i < n; i++) {
+    const proc = agent.exec(["true"], { env: DEFAULT_ENV, cwd: "/workspace", stdin: true });
+    proc.closeStdin();
+    end = await proc.exited;
+    if (end.exitCode !== 0) break;
+  }
+  return end;
 }
 
 async function defaultImage(name: string | undefined, onProgress?: (line: string) => void): Promise<BootImage> {

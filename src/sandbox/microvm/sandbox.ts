@@ -29,6 +29,8 @@ export interface MicrovmSandboxParts {
   network?: VmNetwork | undefined;
   /** Called once the VM is gone (to count, or to free a slot). */
   onDestroyed?(): void;
+  /** Called when a command starts; the function it returns when that command ended (the backend's ForegroundGate). */
+  onExec?(): () => void;
   /** While commands run, ping the agent this often; one unanswered within `timeoutMs` means it is lost. */
   heartbeat?: { intervalMs: number; timeoutMs: number };
 }
@@ -142,13 +144,17 @@ export class MicrovmSandbox implements Sandbox {
       cwd: opts.cwd ?? "/workspace",
       stdin: true,
     });
+    const ended = this.parts.onExec?.();
     const handle = guestExec(proc, {
       stdin: opts.stdin,
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       limits: this.spec.limits,
       lostReason: () => this.lostReason(),
-      onDone: () => this.running.delete(handle),
+      onDone: () => {
+        ended?.();
+        this.running.delete(handle);
+      },
     });
     this.running.add(handle);
     this.watch();
