@@ -74,6 +74,7 @@ describe("doctor on this host", () => {
 
   it.skipIf(!root)("finds setpriv and writable cgroups with memory, pids and cpu (root)", () => {
     expect(byId("namespace.setpriv").status).toBe("ok");
+    expect(byId("namespace.disk")).toMatchObject({ status: "ok", detail: expect.stringMatching(/size-limited tmpfs per sandbox/) as unknown });
     expect(byId("limits.cgroups")).toMatchObject({ status: "ok", detail: expect.stringMatching(/^cgroup v[12], writable/) as unknown });
     expect(byId("limits.controllers").status).toBe("ok");
   });

@@ -1,10 +1,15 @@
 /**
  * Host checks for the namespace backend: bubblewrap is installed and new enough,
  * user namespaces really work (we run bwrap exactly as the backend's own check
- * does), and setpriv is there to drop root before bwrap runs.
+ * does), setpriv is there to drop root before bwrap runs, and a sandbox's
+ * size-limited tmpfs (limits.disk) can be mounted.
  */
 import { NamespaceHost, findExecutable, probeUserNamespaces } from "./host.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SandboxError } from "../errors.js";
+import { mountScratchDisk } from "../scratch-disk.js";
 import { compareVersions, describeFailure, isRoot, messageOf, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../../probe.js";
 
 /** bwrap-args passes --disable-userns unconditionally, which bubblewrap added in 0.8.0. */
@@ -87,7 +92,29 @@ const setprivProbe: Probe = {
   },
 };
 
+const diskProbe: Probe = {
+  id: "namespace.disk",
+  title: "disk limit (tmpfs)",
+  onError: "fail",
+  async run() {
+    if (!isRoot()) {
+      return { status: "warn", detail: "not running as root: limits.disk is not enforced, sandboxes write /tmp and /workspace to the host's disk", fix: "Run LuminaGuard as root: each sandbox then gets a size-limited tmpfs for /tmp and /workspace." };
+    }
+    // Mount and unmount one, as create() does: the only honest test (a container may lack CAP_SYS_ADMIN).
+    const dir = await mkdtemp(join(tmpdir(), "lg-disk-probe-"));
+    try {
+      const disk = await mountScratchDisk(dir, "probe", 1024 * 1024);
+      await disk.release();
+      return { status: "ok", detail: "a size-limited tmpfs per sandbox bounds /tmp and /workspace (limits.disk)" };
+    } catch (err) {
+      return { status: "fail", detail: `cannot mount a tmpfs for a sandbox's /tmp and /workspace: ${messageOf(err)}`, fix: "Grant LuminaGuard CAP_SYS_ADMIN (in a container: --cap-add SYS_ADMIN); sandboxes cannot start without their disk." };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
+
 /** The namespace backend's checks, in display order. */
 export function namespaceProbes(): Probe[] {
-  return [bwrapProbe, userNamespacesProbe, setprivProbe];
+  return [bwrapProbe, userNamespacesProbe, setprivProbe, diskProbe];
 }
