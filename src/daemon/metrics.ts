@@ -45,6 +45,7 @@ export class DaemonMetrics {
     poolGauge("luminaguard_pool_active", "Sandboxes in use or in transition (leased, being created or destroyed).", (s) => s.active);
     poolGauge("luminaguard_pool_idle", "Warm sandboxes ready for an immediate lease.", (s) => s.idle);
     poolGauge("luminaguard_pool_queued", "Callers waiting for a sandbox.", (s) => s.queued);
+    poolGauge("luminaguard_pool_leased", "Sandboxes handed out and not released yet (part of active).", (s) => s.leased);
     this.#poolEvents = new Counter({ name: "luminaguard_pool_events_total", help: "Pool events: hits, misses, spawned, destroyed, spawn and destroy errors.", labelNames: ["backend", "kind"] as const, registers });
     this.#spawnSeconds = new Histogram({ name: "luminaguard_sandbox_spawn_seconds", help: "Time to create a sandbox (backend.create).", labelNames: ["backend"] as const, buckets: LATENCY_BUCKETS, registers });
     this.#restoreSeconds = new Histogram({ name: "luminaguard_sandbox_restore_seconds", help: "Time to restore a micro-VM sandbox from its snapshot template.", labelNames: ["backend"] as const, buckets: LATENCY_BUCKETS, registers });

@@ -125,7 +125,8 @@ describe.skipIf(skip)("daemon under load (namespace backend, daemon process)", (
         // What /metrics says agrees: gauges back to the settled state, counters moved by what the client saw.
         const after = await metrics();
         const pool = { backend: "namespace", pool: "default" };
-        expect([gauge(after, "luminaguard_pool_active", pool), gauge(after, "luminaguard_pool_queued", pool), gauge(after, "luminaguard_pool_idle", pool)]).toEqual([0, 0, MIN]);
+        const gauges = ["active", "leased", "queued", "idle"].map((g) => gauge(after, `luminaguard_pool_${g}`, pool));
+        expect(gauges).toEqual([0, 0, 0, MIN]);
         const moved = (name: string, labels: Record<string, string>): number => counter(after, name, labels) - counter(before, name, labels);
         const poolEvents = (kind: string): number => moved("luminaguard_pool_events_total", { backend: "namespace", kind });
         expect(poolEvents("hit") + poolEvents("miss")).toBe(r.done);
