@@ -39,12 +39,13 @@ const UNLIMITED = { perSecond: 1_000_000, burst: 1_000_000 };
  * compiled routes and schemas, JIT code, the event replay buffer). Both numbers
  * are read after the daemon collected all it could (gc-probe.mjs), so garbage
  * is not counted. Measured without a leak: heap +0.2 to +0.5 MB, RSS +1 to
- * +2 MB (10 rounds: heap +1.3 MB, RSS +4 MB). Measured with a preload that kept
- * every request's IncomingMessage and ServerResponse (1 500 per round): heap
- * +6 MB and RSS +7 MB per round. 2 MB of heap is four times the noise, and any
- * leak of 700 bytes or more per request (3 000 requests in rounds 2 and 3)
- * exceeds it; smaller per-task leaks in the pool are caught exactly, by
- * WeakRefs, in pool.test.ts. RSS adds native memory (buffers, handles): 12 MB.
+ * +2 MB (10 rounds: heap +1.3 MB, RSS +4 MB). A round is some 750 requests
+ * (500 creates, ~70 execs and deletes, the test's polls); measured with a
+ * preload that kept every request's IncomingMessage and ServerResponse: heap
+ * +6 MB and RSS +7 MB per round. 2 MB of heap is four times the noise, and a
+ * leak of about 1.5 kB or more per request (rounds 2 and 3) exceeds it; smaller
+ * per-task leaks in the pool are caught exactly, by WeakRefs, in pool.test.ts.
+ * RSS adds native memory (buffers, handles): 12 MB.
  */
 const GROWTH = { heapBytes: 2 * 2 ** 20, rssBytes: 12 * 2 ** 20 };
 
