@@ -19,12 +19,20 @@ $(RELAY): src/policy/firewall/relay/lg-relay.c
 	@if command -v gcc >/dev/null; then gcc -O2 -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@; \
 	else echo "[relay] gcc is missing: $@ not built; the egress proxy relays tunnels in Node" >&2; fi
 
+# Mounts and unmounts sandbox scratch disks without a mount(8) process each (~2.5 ms saved twice per
+# sandbox). Without gcc, mount(8) and umount(8) do it.
+MOUNTER := dist/bin/lg-mount
+$(MOUNTER): src/sandbox/mount-helper/lg-mount.c
+	@mkdir -p $(@D)
+	@if command -v gcc >/dev/null; then gcc -O2 -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@; \
+	else echo "[mount] gcc is missing: $@ not built; scratch disks are mounted with mount(8)" >&2; fi
+
 setup:
 	@bash scripts/bootstrap.sh
 
 build: setup
 	@tsc -p tsconfig.build.json
-	@$(MAKE) -s --no-print-directory $(RELAY)
+	@$(MAKE) -s --no-print-directory $(RELAY) $(MOUNTER)
 	@node scripts/bundle-cli.mjs
 	@node scripts/bundle-guest.mjs
 	@node scripts/bundle-mcp-servers.mjs
@@ -40,7 +48,7 @@ test: setup
 	@tsc -p tsconfig.json --noEmit
 	@eslint .
 	@tsc -p tsconfig.build.json
-	@$(MAKE) -s --no-print-directory $(RELAY)
+	@$(MAKE) -s --no-print-directory $(RELAY) $(MOUNTER)
 	@node scripts/bundle-cli.mjs
 	@node scripts/bundle-guest.mjs
 	@node scripts/bundle-mcp-servers.mjs

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
-import { isFull, mountScratchDisk, mountArgs, mountPointsUnder, tmpfsOptions, withDiskState, type ScratchDisk } from "../../src/sandbox/scratch-disk.js";
+import { isFull, mountScratchDisk, mountArgs, mountPointsUnder, tmpfsData, tmpfsOptions, withDiskState, type ScratchDisk } from "../../src/sandbox/scratch-disk.js";
 import { diskFullError } from "../../src/sandbox/errors.js";
+import { encodeRequest, parseReply } from "../../src/sandbox/mount-helper/client.js";
 
 const MiB = 1024 * 1024;
 
@@ -10,6 +11,11 @@ describe("scratch disk: the tmpfs mount", () => {
     expect(opts).toEqual(expect.arrayContaining([`size=${32 * MiB}`, "mode=0711", "uid=0", "gid=0", "nosuid", "nodev"]));
     // Executables in /tmp and /workspace keep working, as on the folders they replace.
     expect(opts).not.toContain("noexec");
+  });
+
+  it("gives mount(2) only tmpfs's own options (lg-mount sets nosuid and nodev as flags)", () => {
+    expect(tmpfsData(32 * MiB)).toBe(`size=${32 * MiB},nr_inodes=2048,mode=0711,uid=0,gid=0`);
+    expect(tmpfsOptions(32 * MiB)).toBe(`${tmpfsData(32 * MiB)},nosuid,nodev`);
   });
 
   it("bounds inodes to one per 16 KiB, at least 1024", () => {
@@ -83,5 +89,18 @@ describe("scratch disk without root", () => {
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe("lg-mount's wire format", () => {
+  it("sends NUL-terminated fields, so any path is one field", () => {
+    expect(encodeRequest(["mount", "/run/a b\nc", "luminaguard-sb-x", "size=1"]).toString()).toBe("mount\0/run/a b\nc\0luminaguard-sb-x\0size=1\0");
+    expect(() => encodeRequest(["umount", "/a\0b"])).toThrow(TypeError);
+  });
+
+  it("reads a reply line as errno and message", () => {
+    expect(parseReply("0")).toEqual({ errno: 0, message: "" });
+    expect(parseReply("16 Device or resource busy")).toEqual({ errno: 16, message: "Device or resource busy" });
+    expect(parseReply("garbage")).toMatchObject({ errno: -1, message: expect.stringMatching(/unreadable reply/) });
   });
 });
