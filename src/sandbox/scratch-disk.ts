@@ -22,7 +22,7 @@
  * cgroup v2 tree) the folders stay plain host folders and a warning says so once.
  */
 import { execFile } from "node:child_process";
-import { readFile, statfs } from "node:fs/promises";
+import { readFile, realpath, statfs } from "node:fs/promises";
 import { SandboxError } from "./errors.js";
 import type { ExecResult } from "./types.js";
 import { callMountHelper } from "./mount-helper/client.js";
@@ -177,7 +177,9 @@ export function mountPointsUnder(mountinfo: string, root: string): string[] {
 /** Unmount every mount at or under `root` (a dead owner's scratch folders, before they are removed). */
 export async function unmountAllUnder(root: string): Promise<string[]> {
   const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
-  const points = mountPointsUnder(info, root);
+  // mountinfo names the resolved path: a runtime folder reached through a symlink must match too.
+  const real = await realpath(root).catch(() => root);
+  const points = [...new Set([...mountPointsUnder(info, root), ...mountPointsUnder(info, real)])].sort((a, b) => b.length - a.length);
   for (const p of points) await unmount(p);
   return points;
 }

@@ -3,7 +3,7 @@
  * /workspace live on, its ENOSPC, its sweep after a crash, and what it does not
  * bound (a caller's workspace folder). The storm with a neighbour is in test/chaos/storms.test.ts.
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -68,6 +68,17 @@ describe.skipIf(notRoot !== undefined)("scratch disk mounts", () => {
     } finally {
       await Promise.all(disks.map((d) => d.release()));
     }
+  });
+  it("the sweep finds the mounts of a runtime folder reached through a symlink (mountinfo names the real path)", async () => {
+    const real = fresh();
+    const link = `${real}-link`;
+    symlinkSync(real, link);
+    dirs.push(link);
+    const dead = join(real, "pid-1-12345", "sb-dead");
+    mkdirSync(dead, { recursive: true });
+    await mountScratchDisk(dead, "sb-dead", MiB);
+    expect(await sweepStaleScratch(link)).toEqual([join(link, "pid-1-12345")]);
+    expect(mounted(dead)).toBe(false);
   });
 });
 
