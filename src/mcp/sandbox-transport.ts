@@ -110,8 +110,10 @@ export class SandboxStdioTransport implements Transport {
   private finish(res: ExecResult | Error): void {
     this.ended = res;
     if (!this.closedByUs && this.endReason === undefined) {
-      this.endReason =
-        res instanceof Error ? res.message : res.signal ? `its process was killed by ${res.signal}` : `its process exited with code ${res.exitCode}`;
+      const ending = res instanceof Error ? res.message : res.signal ? `its process was killed by ${res.signal}` : `its process exited with code ${res.exitCode}`;
+      // A server that dies on ENOSPC usually says so only in its own words; name the limit to raise.
+      const disk = !(res instanceof Error) && res.diskFull ? " with the sandbox's disk full (raise sandbox.limits.disk for this server)" : "";
+      this.endReason = `${ending}${disk}`;
     }
     this.fireClose();
   }
