@@ -4,10 +4,10 @@
  * does), setpriv is there to drop root before bwrap runs, and a sandbox's
  * size-limited tmpfs (limits.disk) can be mounted.
  */
-import { NamespaceHost, findExecutable, probeUserNamespaces } from "./host.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NamespaceHost, findExecutable, probeUserNamespaces } from "./host.js";
 import { SandboxError } from "../errors.js";
 import { mountScratchDisk } from "../scratch-disk.js";
 import { compareVersions, describeFailure, isRoot, messageOf, parseVersion, runCommand, whichExecutable, type Probe, type ProbeOutcome } from "../../probe.js";

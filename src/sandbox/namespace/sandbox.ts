@@ -1,9 +1,8 @@
 /**
  * One namespace sandbox: a scratch folder (workspace + tmp) on its own bounded
- * disk (scratch-disk.ts), a cgroup that bounds
- * every process of it, and one bubblewrap instance per exec. Execs share the
- * files and the limits, not a process tree, so an exec that dies takes nothing
- * else with it.
+ * disk (scratch-disk.ts), a cgroup that bounds every process of it, and one
+ * bubblewrap instance per exec. Execs share the files and the limits, not a
+ * process tree, so an exec that dies takes nothing else with it.
  */
 import { closeSync, openSync } from "node:fs";
 import { rm } from "node:fs/promises";
