@@ -84,6 +84,8 @@ function parseEnv(pairs: string[]): Record<string, string> {
 
 async function runExec(argv: string[], flags: ExecFlags): Promise<number> {
   const { config, spec } = specFromFlags(flags);
+  // Said rather than ignored: a micro-VM's files live in its guest RAM overlay.
+  if (flags.disk && spec.backend === "microvm") process.stderr.write("[luminaguard] --disk does not apply to micro-VMs: their /tmp and /workspace are guest RAM, bounded by --memory.\n");
   const timeoutMs = flags.timeout ? parseDuration(flags.timeout, "--timeout") : undefined;
   const env = parseEnv(flags.env);
   const backend = await createBackend(spec.backend, {
