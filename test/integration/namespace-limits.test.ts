@@ -51,6 +51,19 @@ describe.skipIf(skip !== undefined)("namespace sandbox limits", () => {
     expect(ok.stdout.toString()).toBe("fine\n");
   });
 
+  it("runs far more commands back to back than its process limit, and the limit still holds after them", async () => {
+    // Each command is a bwrap run with its own pid namespace; on some kernels (6.18, cgroup v1
+    // pids) its pid charge is released ~2 s after it ended, so without allowUnreleasedPids the
+    // 17th quick command here failed with E_PIDS_LIMIT.
+    const sb = await create({ pids: 16 });
+    for (let i = 0; i < 48; i++) {
+      const r = await collect(sb.exec(["true"]));
+      expect(r.result.exitCode, `command ${i + 1} of 48`).toBe(0);
+    }
+    const err = await collect(sb.exec(["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done; wait"], { timeoutMs: 15_000 })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_PIDS_LIMIT" });
+  });
+
   it("applies the CPU quota to the whole sandbox", async () => {
     const sb = await create({ cpus: 0.2 });
     const r = await collect(sb.exec(["python3", "-c", "import time, os\nend = time.time() + 1.0\nwhile time.time() < end: pass\nt = os.times(); print(t.user + t.system)"]));

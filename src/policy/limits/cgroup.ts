@@ -50,6 +50,12 @@ export interface SandboxCgroup {
   pids(): Promise<number[]>;
   /** Signal every process inside, including ones forking meanwhile; for SIGKILL, until it is empty (bounded). */
   killAll(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Call before starting a command: pid charges the kernel has not released yet
+   * although no task holds them are allowed on top of the pids limit, so the limit
+   * keeps meaning live processes (see the implementation for the kernel behaviour).
+   */
+  allowUnreleasedPids(): void;
   /** Kill everything and remove the cgroup. Idempotent; throws E_CGROUP_CLEANUP naming a leftover. */
   destroy(): Promise<void>;
   readonly destroyed: boolean;
@@ -125,7 +131,7 @@ function createIn(host: CgroupHost, ownerDirs: string[], id: string, values: Lim
     }
     throw err;
   }
-  return new Cgroup(host, id, dirs);
+  return new Cgroup(host, id, dirs, values.pidsMax);
 }
 
 class Cgroup implements SandboxCgroup {
@@ -135,11 +141,16 @@ class Cgroup implements SandboxCgroup {
   private destroying: Promise<void> | undefined;
   private done = false;
 
+  /** What pids.max holds now: the limit plus charges allowed by allowUnreleasedPids. */
+  private pidsMaxNow: number;
+
   constructor(
     private readonly host: CgroupHost,
     readonly id: string,
     readonly paths: readonly string[],
+    private readonly pidsLimit: number,
   ) {
+    this.pidsMaxNow = pidsLimit;
     this.version = host.version;
     this.procsFiles = paths.map((d) => join(d, "cgroup.procs"));
     this.view = { version: host.version, dirs: [...paths], freezerDir: host.version === 2 ? paths[0] : this.dirFor("freezer") };
@@ -189,6 +200,37 @@ class Cgroup implements SandboxCgroup {
     const pids = this.required("pids", "pids.events");
     // v1 memory.oom_control has oom_kill since Linux 4.13; older kernels report 0.
     return { oomKills: parseFlatKeyed(mem).get("oom_kill") ?? 0, pidsMaxHits: parseFlatKeyed(pids).get("max") ?? 0 };
+  }
+
+  /**
+   * Some kernels (6.18 with the cgroup v1 pids controller, seen on this project's CI
+   * machines) uncharge a finished `bwrap --unshare-pid` run's pid only ~2 s after it was
+   * reaped, in a batch, one charge per run. A sandbox running commands back to back then
+   * counts dead pid namespaces against pids.max and its forks fail (E_PIDS_LIMIT) with a
+   * handful of live processes. Before each command, charges without a task (pids.current
+   * minus the tasks listed) go on top of the limit until the kernel releases them; the
+   * limit on live processes stays what the spec says. Zombies of a running command are
+   * counted by the kernel and listed nowhere, but this runs only as a command starts,
+   * when the sandbox's earlier commands' trees are gone.
+   */
+  allowUnreleasedPids(): void {
+    if (this.done) return;
+    const dir = this.dirFor("pids");
+    if (dir === undefined) return;
+    const current = readOptional(join(dir, "pids.current"));
+    const tasks = readOptional(join(dir, this.version === 2 ? "cgroup.threads" : "tasks"));
+    if (current === undefined || tasks === undefined) return;
+    let listed = 0;
+    for (let i = tasks.indexOf("\n"); i >= 0; i = tasks.indexOf("\n", i + 1)) listed++;
+    const unreleased = Math.max(0, parseSingleValue(current) - listed);
+    const want = this.pidsLimit + unreleased;
+    if (want === this.pidsMaxNow) return;
+    try {
+      writeControl(join(dir, "pids.max"), String(want));
+      this.pidsMaxNow = want;
+    } catch {
+      // destroyed meanwhile; the command's launch reports it
+    }
   }
 
   async pids(): Promise<number[]> {

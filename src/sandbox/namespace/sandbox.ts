@@ -90,6 +90,7 @@ export class NamespaceSandbox implements Sandbox {
     // Into the firewall's network namespace first (needs root), then drop privileges.
     const enterNet = this.network ? [host.nsenterPath(), `--net=${this.network.attachment.netnsPath}`, "--"] : [];
     const launcher = [...enterNet, ...host.dropPrivilegesArgv(identity), host.bwrapPath, ...inner];
+    cgroup.allowUnreleasedPids();
     const handle = startHostProcess({
       argv: enterCgroupArgv(cgroup.procsFiles, launcher),
       launcherEnv: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
