@@ -13,19 +13,22 @@ IMAGE_STEP = if [ "$$(id -u)" = 0 ]; then ./bin/luminaguard image build >&2; \
 
 # The egress proxy's kernel relay (busy tunnels move their bytes with splice(2)): compiled only when
 # its source is newer. Without gcc the proxy relays in Node and says so.
-RELAY := dist/bin/lg-relay
-$(RELAY): src/policy/firewall/relay/lg-relay.c
+# $(call c-helper,tag,what happens without it): compile $< into $@ with gcc, or say what is missing.
+define c-helper
 	@mkdir -p $(@D)
 	@if command -v gcc >/dev/null; then gcc -O2 -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@; \
-	else echo "[relay] gcc is missing: $@ not built; the egress proxy relays tunnels in Node" >&2; fi
+	else echo "[$(1)] gcc is missing: $@ not built; $(2)" >&2; fi
+endef
+
+RELAY := dist/bin/lg-relay
+$(RELAY): src/policy/firewall/relay/lg-relay.c
+	$(call c-helper,relay,the egress proxy relays tunnels in Node)
 
 # Mounts and unmounts sandbox scratch disks without a mount(8) process each (~2.5 ms saved twice per
 # sandbox). Without gcc, mount(8) and umount(8) do it.
 MOUNTER := dist/bin/lg-mount
 $(MOUNTER): src/sandbox/mount-helper/lg-mount.c
-	@mkdir -p $(@D)
-	@if command -v gcc >/dev/null; then gcc -O2 -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@; \
-	else echo "[mount] gcc is missing: $@ not built; scratch disks are mounted with mount(8)" >&2; fi
+	$(call c-helper,mount,scratch disks are mounted with mount(8))
 
 setup:
 	@bash scripts/bootstrap.sh
