@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ownScratchDir, sweepStaleScratch } from "../../src/sandbox/namespace/scratch.js";
 
@@ -23,5 +24,23 @@ describe("sandbox scratch folders", () => {
     expect(removed.sort()).toEqual([join(root, "pid-1-12345"), join(root, "pid-4194303-7")]);
     expect(existsSync(join(mine, "sb-live"))).toBe(true);
     expect(existsSync(join(root, "not-an-owner"))).toBe(true);
+  });
+
+  it("a process that exits removes its owner folder when it is empty, and keeps it when it is not", () => {
+    // The built module (make test builds dist/ first), in a process of its own, since the removal happens at its exit.
+    const mod = resolve("dist/sandbox/namespace/scratch.js");
+    const script = `import { writeFileSync } from "node:fs"; import { ownScratchDir } from ${JSON.stringify(mod)};
+      const d = await ownScratchDir(process.argv[1]); if (process.argv[2] === "keep") writeFileSync(d + "/sb-left", ""); console.log(d);`;
+    const run = (mode: string): string => {
+      const root = mkdtempSync(join(tmpdir(), "lg-scratch-"));
+      dirs.push(root);
+      const owner = execFileSync(process.execPath, ["--input-type=module", "-e", script, root, mode], { encoding: "utf8" }).trim();
+      expect(owner.startsWith(join(root, "pid-"))).toBe(true);
+      return root;
+    };
+    expect(readdirSync(run("empty"))).toEqual([]);
+    const kept = run("keep");
+    expect(readdirSync(kept)).toHaveLength(1);
+    expect(readdirSync(join(kept, readdirSync(kept)[0]!))).toEqual(["sb-left"]);
   });
 });

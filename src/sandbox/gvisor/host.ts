@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { runtimeDir } from "../../config/paths.js";
 import { compileProfile, hostArch, type SeccompLevel, type SeccompMode } from "../../policy/seccomp/index.js";
 import { hostView, type ViewEntry } from "../namespace/host-view.js";
-import { ownScratchDir } from "../namespace/scratch.js";
+import { ownScratchDir, removeAtExitIfEmpty } from "../namespace/scratch.js";
 import { SandboxError } from "../errors.js";
 import { launcherScript, PERL_PATH } from "./launcher.js";
 import { findRunsc, type RunscConfig } from "./runsc.js";
@@ -62,6 +62,8 @@ export class GvisorHost {
   ownerDir(): Promise<string> {
     this.ownDir ??= ownScratchDir(this.baseDir).then((dir) => {
       mkdirSync(join(dir, "state"), { recursive: true, mode: 0o700 });
+      // The owner folder's own exit hook runs first and finds state/ in it: remove both here.
+      removeAtExitIfEmpty(join(dir, "state"), dir);
       return dir;
     });
     return this.ownDir;

@@ -4,6 +4,7 @@
  * that made them (the same owner naming as our cgroups), so a later process can
  * remove what a crashed one left without touching a live neighbour's sandboxes.
  */
+import { rmdirSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownOwnerName, ownerAlive, parseOwnerName } from "../../policy/limits/index.js";
@@ -19,11 +20,30 @@ export function ownScratchDir(sandboxesDir: string): Promise<string> {
       const path = join(sandboxesDir, name);
       // 0711: the sandbox user must traverse to its own folders but list nothing.
       await mkdir(path, { recursive: true, mode: 0o711 });
+      removeAtExitIfEmpty(path);
       return path;
     });
     ownDirs.set(sandboxesDir, dir);
   }
   return dir;
+}
+
+/**
+ * When this process exits, remove `dirs` (innermost first) if they are empty by then. A
+ * process ending normally leaves no empty owner folder behind for the next one's sweep;
+ * rmdir never removes anything still in use, and a folder that is not empty (a sandbox
+ * not destroyed, a crash) stays for sweepStaleScratch.
+ */
+export function removeAtExitIfEmpty(...dirs: string[]): void {
+  process.once("exit", () => {
+    for (const dir of dirs) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        return; // not empty (or gone): leave it, and what contains it, to the sweep
+      }
+    }
+  });
 }
 
 /** Unmount and remove scratch folders whose owning process is gone; returns what was removed. */
