@@ -129,6 +129,11 @@ function killGuestAgent(sb: Sandbox): number[] {
   return [pid];
 }
 
+/** gVisor's sentry of sandbox `id`: `runsc ... boot ... <id>` (its gofer and `runsc exec` calls name the id too). */
+const sentryPids = (id: string): number[] => pidsOf(id, (_a, comm) => comm === "runsc-sandbox" || comm === "exe").filter((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").includes("boot"));
+/** The QEMU of micro-VM sandbox `id`. */
+const qemuPids = (id: string): number[] => pidsOf(id, (a) => a.includes("qemu-system"));
+
 const nsSkip = namespaceSkipReason();
 const gvSkip = nsSkip ?? gvisorSkipReason();
 const vmSkip = microvmSkipReason();
@@ -160,8 +165,7 @@ const CASES: Case[] = [
     spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox),
     rounds: [
       {
-        // The sentry is `runsc ... boot ... <id>`; its gofer and `runsc exec` calls name the id too.
-        strike: (sb) => killAll(pidsOf(sb.id, (_a, comm) => comm === "runsc-sandbox" || comm === "exe").filter((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").includes("boot")), "SIGKILL"),
+        strike: (sb) => killAll(sentryPids(sb.id), "SIGKILL"),
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_SANDBOX_CRASHED" }),
       },
     ],
@@ -175,12 +179,12 @@ const CASES: Case[] = [
     spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
     rounds: [
       {
-        strike: (sb) => killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGKILL"),
+        strike: (sb) => killAll(qemuPids(sb.id), "SIGKILL"),
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_VM_CRASHED" }),
       },
       {
         // The guest agent runs as the guest's root and our execs do not: freeze QEMU instead, so the agent goes silent.
-        strike: (sb) => (frozen = killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGSTOP")),
+        strike: (sb) => (frozen = killAll(qemuPids(sb.id), "SIGSTOP")),
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_GUEST_LOST" }),
       },
     ],
@@ -262,45 +266,78 @@ for (const c of CASES) {
   });
 }
 
-announceSkip("chaos kill: micro-VM killed while idle in the pool", vmSkip);
-describe.skipIf(vmSkip !== undefined)("kill while idle in the pool: micro-VM (SIGKILL to QEMU of a warm sandbox)", () => {
-  it("the pool does not hand out the dead sandbox: the lease gets a fresh, working one, and nothing leaks", async () => {
-    const ids: string[] = [];
-    const backend = new MicrovmBackend({ prestarted: 0 });
-    const spec = toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
-    const pool = new SandboxPool({ backend, spec, min: 1, max: 2, maxQueue: 4, leaseTimeoutMs: 240_000, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
-    try {
-      await pool.start();
-      expect(pool.stats().idle).toBe(1);
-      const victim = ids[0]!;
-      const qemu = killAll(pidsOf(victim, (a) => a.includes("qemu-system")), "SIGKILL");
-      expect(qemu.length, `no QEMU of ${victim} found to kill`).toBeGreaterThan(0);
-      // Until QEMU's exit is seen the sandbox cannot know; the pool's next lease comes after it
-      // (gone from /proc means reaped, and the exit event follows at once; the pause is slack for it).
-      let waiting = true;
-      const gone = async (): Promise<void> => {
-        while (waiting && pidsOf(victim, (a) => a.includes("qemu-system")).length > 0) await new Promise((r) => setTimeout(r, 50));
-      };
-      const exit = await bounded(gone());
-      waiting = false;
-      expect(exit, "the killed QEMU never went away").not.toBe("hang");
-      await new Promise((r) => setTimeout(r, 500));
+interface IdleCase {
+  name: string;
+  skip: string | undefined;
+  backend: () => Backend;
+  spec: () => SandboxSpec;
+  /** The host processes that are the sandbox's runtime: killed while it is idle. */
+  runtime: (id: string) => number[];
+  leftovers: (ids: string[]) => Promise<string[]>;
+  folders: (id: string) => string[];
+}
 
-      const lease = await pool.lease();
-      expect(lease.sandbox.id, "the pool handed out the sandbox whose VM was killed").not.toBe(victim);
-      expect(lease.hit).toBe(false);
-      const ok = await collect(lease.sandbox.exec(["sh", "-c", "echo alive"]));
-      expect(ok.stdout.toString()).toBe("alive\n");
-      await lease.release();
-    } finally {
-      await pool.close();
-      await backend.close?.();
-    }
-    expect(new Set(ids).size).toBe(ids.length);
-    const leaks = [...(await microvmLeftovers(ids)), ...ids.flatMap((id) => sandboxLeaks(id, foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1)))];
-    expect(leaks).toEqual([]);
-  }, 300_000);
-});
+const IDLE_CASES: IdleCase[] = [
+  {
+    name: "micro-VM (SIGKILL to QEMU of a warm sandbox)",
+    skip: vmSkip,
+    backend: () => new MicrovmBackend({ prestarted: 0 }),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    runtime: qemuPids,
+    leftovers: microvmLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
+  },
+  {
+    name: "gVisor (SIGKILL to the sentry of a warm sandbox)",
+    skip: gvSkip,
+    backend: () => new GvisorBackend(),
+    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox),
+    runtime: sentryPids,
+    leftovers: namespaceLeftovers,
+    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
+  },
+];
+
+for (const c of IDLE_CASES) {
+  announceSkip(`chaos kill: ${c.name} while idle in the pool`, c.skip);
+  describe.skipIf(c.skip !== undefined)(`kill while idle in the pool: ${c.name}`, () => {
+    it("the pool does not hand out the dead sandbox: the lease gets a fresh, working one, and nothing leaks", async () => {
+      const ids: string[] = [];
+      const backend = c.backend();
+      const pool = new SandboxPool({ backend, spec: c.spec(), min: 1, max: 2, maxQueue: 4, leaseTimeoutMs: 240_000, onEvent: (e) => void (e.type === "spawned" && ids.push(e.sandboxId)) });
+      try {
+        await pool.start();
+        expect(pool.stats().idle).toBe(1);
+        const victim = ids[0]!;
+        const killed = killAll(c.runtime(victim), "SIGKILL");
+        expect(killed.length, `no runtime process of ${victim} found to kill`).toBeGreaterThan(0);
+        // Until the runtime's exit is seen the sandbox cannot know; the pool's next lease comes after it
+        // (gone from /proc means reaped, and the exit event follows at once; the pause is slack for it).
+        let waiting = true;
+        const gone = async (): Promise<void> => {
+          while (waiting && c.runtime(victim).length > 0) await new Promise((r) => setTimeout(r, 50));
+        };
+        const exit = await bounded(gone());
+        waiting = false;
+        expect(exit, "the killed runtime never went away").not.toBe("hang");
+        await new Promise((r) => setTimeout(r, 500));
+
+        const lease = await pool.lease();
+        expect(lease.sandbox.id, "the pool handed out the sandbox whose runtime was killed").not.toBe(victim);
+        expect(lease.hit).toBe(false);
+        const ok = await collect(lease.sandbox.exec(["sh", "-c", "echo alive"]));
+        expect(ok.stdout.toString()).toBe("alive\n");
+        await lease.release();
+      } finally {
+        await pool.close();
+        await backend.close?.();
+      }
+      expect(new Set(ids).size).toBe(ids.length);
+      const leaks = [...(await c.leftovers(ids)), ...ids.flatMap((id) => sandboxLeaks(id, c.folders(id)))];
+      expect(leaks).toEqual([]);
+    }, 300_000);
+  });
+}
 
 interface McpCase {
   name: string;
@@ -340,7 +377,7 @@ const MCP_CASES: McpCase[] = [
       sandbox: { backend: "microvm", limits: { memory: "512M" } },
     }),
     connectTimeoutSeconds: 180,
-    strike: (sb) => killAll(pidsOf(sb.id, (a) => a.includes("qemu-system")), "SIGKILL"),
+    strike: (sb) => killAll(qemuPids(sb.id), "SIGKILL"),
     delayMs: 1_500,
     auditCause: (sb) => new RegExp(`The micro-VM of sandbox ${sb.id} stopped unexpectedly \\(SIGKILL\\)`),
     leftovers: microvmLeftovers,
@@ -351,7 +388,7 @@ const MCP_CASES: McpCase[] = [
     skip: gvSkip,
     server: (staged) => ({ command: staged.node, args: ["/opt/mcp/everything.mjs", "stdio"], sandbox: { backend: "gvisor", mounts: [staged.mount], limits: { memory: "384M" } } }),
     connectTimeoutSeconds: 60,
-    strike: (sb) => killAll(pidsOf(sb.id, (_a, comm) => comm === "runsc-sandbox" || comm === "exe").filter((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").includes("boot")), "SIGKILL"),
+    strike: (sb) => killAll(sentryPids(sb.id), "SIGKILL"),
     delayMs: 500,
     auditCause: (sb) => new RegExp(`The gVisor sandbox ${sb.id} stopped \\(its runsc-sandbox process is gone\\)`),
     leftovers: namespaceLeftovers,

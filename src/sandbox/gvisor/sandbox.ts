@@ -83,6 +83,17 @@ export class GvisorSandbox implements Sandbox {
     return this.destroying !== undefined;
   }
 
+  /**
+   * Set when the sandbox's gVisor kernel is gone (the sentry died or the host's OOM
+   * killer took it), also while idle: nothing watches the sentry, so this looks
+   * (two /proc reads), and the pool asks before it hands a sandbox out.
+   */
+  get broken(): SandboxError | undefined {
+    if (this.destroying) return undefined;
+    if (!this.lost && !this.sentryAlive()) this.lost = { oom: false };
+    return this.lost ? this.lostError() : undefined;
+  }
+
   exec(argv: string[], opts: ExecOptions = {}): ExecHandle {
     if (this.destroying) {
       throw sandboxDestroyed(this.id);
