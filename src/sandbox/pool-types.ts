@@ -16,6 +16,12 @@ export interface PoolOptions {
   maxQueue: number;
   /** Default wait limit of `lease()` in ms (default 60 000; Infinity waits forever). */
   leaseTimeoutMs?: number;
+  /**
+   * How often idle sandboxes are checked for having broken on their own (a VM or
+   * sentry that died while waiting), so the warm set is refilled without waiting
+   * for the next lease to find them (default 5000 ms; 0: only at lease time).
+   */
+  idleCheckMs?: number;
   /** Pause before refilling after a failed create: doubles from initialMs (200) up to maxMs (30 000). */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Receives every event, e.g. to log it. */

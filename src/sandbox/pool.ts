@@ -22,6 +22,8 @@ export type { Lease, LeaseOptions, PoolOptions } from "./pool-types.js";
 const DEFAULT_LEASE_TIMEOUT_MS = 60_000;
 const DEFAULT_BACKOFF_INITIAL_MS = 200;
 const DEFAULT_BACKOFF_MAX_MS = 30_000;
+/** How often idle sandboxes are checked for having broken while they wait. */
+const DEFAULT_IDLE_CHECK_MS = 5_000;
 
 /** A warm, bounded, single-use pool of sandboxes for one spec. */
 export class SandboxPool {
@@ -57,6 +59,8 @@ export class SandboxPool {
   private closed = false;
   private closing: Promise<void> | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
+  private readonly idleCheckMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
   private backoffLevel = 0;
   private backoffDelayMs = 0;
 
@@ -78,12 +82,14 @@ export class SandboxPool {
     this.backoffInitialMs = Math.max(1, opts.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS);
     this.backoffMaxMs = Math.max(this.backoffInitialMs, opts.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS);
     this.listeners = [opts.logger, opts.onEvent].filter((l) => l !== undefined);
+    this.idleCheckMs = Math.max(0, opts.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS);
   }
 
   /** Start keeping `min` warm; resolves when the first fill round settled (never rejects on create errors). */
   async start(): Promise<void> {
     if (this.closed) throw poolClosedError();
     this.started = true;
+    if (this.idleCheckMs > 0 && !this.idleTimer) this.idleTimer = setInterval(() => this.dropBrokenIdle(), this.idleCheckMs).unref();
     this.pump();
     await Promise.all(this.inflight);
   }
@@ -180,6 +186,8 @@ export class SandboxPool {
     this.closed = true;
     clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
+    clearInterval(this.idleTimer);
+    this.idleTimer = undefined;
     for (const w of [...this.waiters]) this.settle(w, { error: poolClosedError() });
     for (const sb of this.idle.splice(0)) void this.destroy(sb);
     for (const lease of [...this.leases.values()]) void lease.release();
@@ -206,6 +214,18 @@ export class SandboxPool {
       void this.destroy(sb);
     }
     return undefined;
+  }
+
+  /** Destroy idle sandboxes that died while waiting (see takeIdle) and refill the warm set. */
+  private dropBrokenIdle(): void {
+    if (this.closed) return;
+    const dead = this.idle.filter((sb) => sb.destroyed || sb.broken);
+    if (dead.length === 0) return;
+    for (const sb of dead) {
+      this.idle.splice(this.idle.indexOf(sb), 1);
+      void this.destroy(sb);
+    }
+    this.pump();
   }
 
   /** Serve queued callers with what is free, then top the warm set up to `min`. */

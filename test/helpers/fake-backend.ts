@@ -89,6 +89,8 @@ export class FakeSandbox implements Sandbox {
   readonly backend: BackendName = "namespace";
   readonly network = undefined;
   destroyed = false;
+  /** Set by a test to play a sandbox that broke on its own (a dead VM). */
+  broken: SandboxError | undefined = undefined;
   private destroying: Promise<void> | undefined;
   private readonly store = new Map<string, Uint8Array>();
 

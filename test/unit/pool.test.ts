@@ -93,6 +93,33 @@ describe("SandboxPool: warm path", () => {
     expect(lease.hit).toBe(false);
     await lease.release();
   });
+
+  it("replaces an idle sandbox that broke on its own without waiting for a lease", async () => {
+    const { pool, backend, events } = setup({}, { min: 1, idleCheckMs: 20 });
+    await pool.start();
+    const [idleOne] = backend.live;
+    idleOne!.broken = new SandboxError("E_VM_CRASHED", "The micro-VM stopped unexpectedly.");
+    // No lease: the idle check finds it, destroys it and refills the warm set.
+    await waitFor(() => idleOne!.destroyed && pool.stats().idle === 1, "the broken idle sandbox replaced");
+    expect(events.filter((e) => e.type === "spawned")).toHaveLength(2);
+    const lease = await pool.lease();
+    expect(lease.sandbox).not.toBe(idleOne);
+    expect(lease.hit).toBe(true);
+    await lease.release();
+  });
+
+  it("leaves idle sandboxes to lease time when the idle check is off", async () => {
+    const { pool, backend } = setup({}, { min: 1, idleCheckMs: 0 });
+    await pool.start();
+    const [idleOne] = backend.live;
+    idleOne!.broken = new SandboxError("E_VM_CRASHED", "The micro-VM stopped unexpectedly.");
+    await sleep(100);
+    expect(idleOne!.destroyed).toBe(false);
+    const lease = await pool.lease();
+    expect(lease.sandbox).not.toBe(idleOne);
+    expect(idleOne!.destroyed).toBe(true);
+    await lease.release();
+  });
 });
 
 describe("SandboxPool: cap and queue", () => {
