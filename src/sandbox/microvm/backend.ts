@@ -330,7 +330,7 @@ const CLONE_WARM_EXECS = 2;
  * Stops at the first failure; returns the last ending.
  */
 async function warmExecs(agent: GuestClient, n: number): Promise<GuestExit> {
-  let end: GuestExit = { exitCode: null, signal: null };
+  let end: GuestExit = { exitCode: 0, signal: null };
   for (let i = 0; i < n; i++) {
     const proc = agent.exec(["true"], { env: DEFAULT_ENV, cwd: "/workspace", stdin: true });
     proc.closeStdin();
