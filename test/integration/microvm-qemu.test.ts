@@ -39,6 +39,16 @@ function fdsOf(pid: number): string[] {
   });
 }
 
+/** The process has exited (reaped, or a zombie). It may go between any two reads of /proc: that counts as gone. */
+function goneOrZombie(pid: number): boolean {
+  try {
+    return statusField(pid, "State").startsWith("Z");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ESRCH") return true;
+    throw err;
+  }
+}
+
 function statusField(pid: number, field: string): string {
   return new RegExp(`^${field}:[ \\t]*(.*)$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]?.trim() ?? "";
 }
@@ -300,7 +310,7 @@ describe.skipIf(skip !== undefined)("micro-VM QEMU layer (real QEMU, no guest ke
     });
     const orphan = JSON.parse(out) as { pid: number; dir: string; cgroups: string[] };
     // bwrap died with its parent, its init with bwrap, and QEMU with the namespace.
-    expect(await eventually(() => !existsSync(`/proc/${orphan.pid}`) || statusField(orphan.pid, "State").startsWith("Z"), 5000)).toBe(true);
+    expect(await eventually(() => goneOrZombie(orphan.pid), 5000)).toBe(true);
     expect(existsSync(orphan.dir)).toBe(true);
     const removed = await sweepStaleVms();
     expect(removed).toContain(dirname(orphan.dir));
