@@ -138,10 +138,17 @@ const nsSkip = namespaceSkipReason();
 const gvSkip = nsSkip ?? gvisorSkipReason();
 const vmSkip = microvmSkipReason();
 
+/** Per backend: why it may be skipped, and where its leftovers would be (what the leak checks read). */
+const NAMESPACE = { skip: nsSkip, leftovers: namespaceLeftovers, folders: (id: string) => foldersNamed(join(runtimeDir(), "sandboxes"), (n) => n === id, 1) };
+const GVISOR = { skip: gvSkip, leftovers: namespaceLeftovers, folders: (id: string) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2) };
+const MICROVM = { skip: vmSkip, leftovers: microvmLeftovers, folders: (id: string) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1) };
+const gvisorSpec = (): SandboxSpec => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox);
+const microvmSpec = (): SandboxSpec => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox);
+
 const CASES: Case[] = [
   {
     name: "namespace (networked): SIGKILL to the sandbox's bwrap",
-    skip: nsSkip,
+    ...NAMESPACE,
     backend: () => new NamespaceBackend(),
     spec: () => toSandboxSpec(parseConfig({ sandbox: { network: { allow: [{ cidr: "192.0.2.1/32", ports: [80] }] } } }).sandbox),
     rounds: [
@@ -155,28 +162,24 @@ const CASES: Case[] = [
         },
       },
     ],
-    leftovers: namespaceLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "sandboxes"), (n) => n === id, 1),
   },
   {
     name: "gVisor: SIGKILL to the sandbox's runsc-sandbox (sentry)",
-    skip: gvSkip,
+    ...GVISOR,
     backend: () => new GvisorBackend(),
-    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox),
+    spec: gvisorSpec,
     rounds: [
       {
         strike: (sb) => killAll(sentryPids(sb.id), "SIGKILL"),
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_SANDBOX_CRASHED" }),
       },
     ],
-    leftovers: namespaceLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
   },
   {
     name: "micro-VM: SIGKILL to QEMU, then QEMU frozen (SIGSTOP) so the guest agent goes silent",
-    skip: vmSkip,
+    ...MICROVM,
     backend: () => new MicrovmBackend({ prestarted: 0, heartbeat: { intervalMs: 300, timeoutMs: 2_000 } }),
-    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    spec: microvmSpec,
     rounds: [
       {
         strike: (sb) => killAll(qemuPids(sb.id), "SIGKILL"),
@@ -188,16 +191,14 @@ const CASES: Case[] = [
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_GUEST_LOST" }),
       },
     ],
-    leftovers: microvmLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
   },
   {
     name: "micro-VM: SIGKILL to the guest agent inside the VM (the guest's init restarts it)",
-    skip: vmSkip,
+    ...MICROVM,
     // The default heartbeat (a ping every 5 s, lost after 20 s), on purpose: the restarted agent answers
     // pings, so the call must end from what the host learns of the agent's death itself.
     backend: () => new MicrovmBackend({ prestarted: 0 }),
-    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    spec: microvmSpec,
     rounds: [
       {
         prepare: unconfine,
@@ -207,8 +208,6 @@ const CASES: Case[] = [
         expectEnding: (ended) => expect(ended).toMatchObject({ code: "E_GUEST_LOST", message: expect.stringMatching(/port was closed in the guest: the agent exited or was killed/) }),
       },
     ],
-    leftovers: microvmLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
   },
 ];
 
@@ -280,21 +279,17 @@ interface IdleCase {
 const IDLE_CASES: IdleCase[] = [
   {
     name: "micro-VM (SIGKILL to QEMU of a warm sandbox)",
-    skip: vmSkip,
+    ...MICROVM,
     backend: () => new MicrovmBackend({ prestarted: 0 }),
-    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "microvm", limits: { memory: "160M", pids: 64 } } }).sandbox),
+    spec: microvmSpec,
     runtime: qemuPids,
-    leftovers: microvmLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
   },
   {
     name: "gVisor (SIGKILL to the sentry of a warm sandbox)",
-    skip: gvSkip,
+    ...GVISOR,
     backend: () => new GvisorBackend(),
-    spec: () => toSandboxSpec(parseConfig({ sandbox: { backend: "gvisor" } }).sandbox),
+    spec: gvisorSpec,
     runtime: sentryPids,
-    leftovers: namespaceLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
   },
 ];
 
@@ -358,18 +353,16 @@ interface McpCase {
 const MCP_CASES: McpCase[] = [
   {
     name: "namespace: SIGKILL to the server's bwrap",
-    skip: nsSkip,
+    ...NAMESPACE,
     server: (staged) => ({ command: staged.node, args: ["/opt/mcp/everything.mjs", "stdio"], sandbox: { mounts: [staged.mount], limits: { memory: "384M" } } }),
     connectTimeoutSeconds: 30,
     strike: (sb) => killAll(pidsOf(sb.id, (a) => a.endsWith("bwrap")), "SIGKILL"),
     delayMs: 300,
     auditCause: () => /killed by SIGKILL/,
-    leftovers: namespaceLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "sandboxes"), (n) => n === id, 1),
   },
   {
     name: "micro-VM: SIGKILL to the server's QEMU",
-    skip: vmSkip,
+    ...MICROVM,
     server: (staged) => ({
       command: "/usr/bin/node",
       args: ["/tmp/everything.mjs", "stdio"],
@@ -380,19 +373,15 @@ const MCP_CASES: McpCase[] = [
     strike: (sb) => killAll(qemuPids(sb.id), "SIGKILL"),
     delayMs: 1_500,
     auditCause: (sb) => new RegExp(`The micro-VM of sandbox ${sb.id} stopped unexpectedly \\(SIGKILL\\)`),
-    leftovers: microvmLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "vms"), (n) => n === id, 1),
   },
   {
     name: "gVisor: SIGKILL to the server's runsc-sandbox (sentry)",
-    skip: gvSkip,
+    ...GVISOR,
     server: (staged) => ({ command: staged.node, args: ["/opt/mcp/everything.mjs", "stdio"], sandbox: { backend: "gvisor", mounts: [staged.mount], limits: { memory: "384M" } } }),
     connectTimeoutSeconds: 60,
     strike: (sb) => killAll(sentryPids(sb.id), "SIGKILL"),
     delayMs: 500,
     auditCause: (sb) => new RegExp(`The gVisor sandbox ${sb.id} stopped \\(its runsc-sandbox process is gone\\)`),
-    leftovers: namespaceLeftovers,
-    folders: (id) => foldersNamed(join(runtimeDir(), "gvisor"), (n) => n === id, 2),
   },
 ];
 
