@@ -25,6 +25,11 @@ const DEFAULT_BACKOFF_MAX_MS = 30_000;
 /** How often idle sandboxes are checked for having broken while they wait. */
 const DEFAULT_IDLE_CHECK_MS = 5_000;
 
+/** An idle sandbox that cannot be handed out: destroyed behind the pool's back, or broken on its own (a dead VM). */
+function diedWhileIdle(sb: Sandbox): boolean {
+  return sb.destroyed || sb.broken !== undefined;
+}
+
 /** A warm, bounded, single-use pool of sandboxes for one spec. */
 export class SandboxPool {
   readonly spec: SandboxSpec;
@@ -210,7 +215,7 @@ export class SandboxPool {
   /** The oldest idle sandbox still alive; ones that died while idle (a crashed VM, a restarted guest agent) are cleaned up. */
   private takeIdle(): Sandbox | undefined {
     for (let sb = this.idle.shift(); sb; sb = this.idle.shift()) {
-      if (!sb.destroyed && !sb.broken) return sb;
+      if (!diedWhileIdle(sb)) return sb;
       void this.destroy(sb);
     }
     return undefined;
@@ -219,7 +224,7 @@ export class SandboxPool {
   /** Destroy idle sandboxes that died while waiting (see takeIdle) and refill the warm set. */
   private dropBrokenIdle(): void {
     if (this.closed) return;
-    const dead = this.idle.filter((sb) => sb.destroyed || sb.broken);
+    const dead = this.idle.filter(diedWhileIdle);
     if (dead.length === 0) return;
     for (const sb of dead) {
       this.idle.splice(this.idle.indexOf(sb), 1);
